@@ -1,0 +1,3 @@
+from lc_cluster.cli import main
+
+main()

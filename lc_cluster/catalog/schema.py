@@ -1,0 +1,130 @@
+"""The shape of model and GPU catalog entries. Strict: an unknown key is an error, never silently ignored."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Parallelism = Literal["tp_per_node", "tp_all", "dp", "min_tp"]
+"""How the planner spreads a model when the user gives no explicit layout:
+tp_per_node: TP over one node's GPUs, DP across nodes (the LongCat vLLM guide);
+tp_all: one TP group over every GPU of every node (the LongCat SGLang guide);
+dp: TP 1 and one DP rank per GPU, with expert parallelism (the DeepSeek-V4 recipe);
+min_tp: the smallest TP that fits, DP over the rest (small models)."""
+
+# A hub id (org/name) or an absolute local path. Nothing that a shell would interpret.
+_SOURCE = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*|/[A-Za-z0-9._/+-]+)$")
+_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Architecture(_Strict):
+    moe: bool
+    mla: bool
+    layers: int = Field(gt=0)
+    attention_heads: int = Field(gt=0)
+    routed_experts: int = Field(default=0, ge=0)
+    kv_heads: int = Field(default=1, gt=0, description="KV heads TP can split; 1 for MLA's shared latent")
+    kv_bytes_per_token: int = Field(gt=0, description="KV cache bytes per token on one GPU holding it whole")
+    max_context: int = Field(gt=0)
+
+
+class LegacyVllmMtp(_Strict):
+    before: str = Field(description="engine versions below this get the legacy form")
+    method: str
+    draft_model: str | None = None
+
+
+class VllmMtp(_Strict):
+    method: str
+    num_speculative_tokens: int = Field(gt=0)
+    num_speculative_tokens_by_arch: dict[str, int] = Field(default_factory=dict)
+    legacy: LegacyVllmMtp | None = None
+
+
+class SglangMtp(_Strict):
+    algorithm: str
+    draft_model: str | None = None
+    num_steps: int = Field(gt=0)
+    eagle_topk: int = Field(gt=0)
+    num_draft_tokens: int = Field(gt=0)
+
+
+class EngineRecipe(_Strict):
+    min_version: str
+    guide_version: str | None = Field(default=None, description="the version the upstream guide was written for")
+    parallelism: Parallelism
+    expert_parallel: bool = False
+    args: tuple[str, ...] = ()
+    env: dict[str, str] = Field(default_factory=dict)
+
+
+class VllmRecipe(EngineRecipe):
+    mtp: VllmMtp | None = None
+
+
+class SglangRecipe(EngineRecipe):
+    mtp: SglangMtp | None = None
+
+
+class Engines(_Strict):
+    vllm: VllmRecipe | None = None
+    sglang: SglangRecipe | None = None
+
+
+class UpstreamMinimum(_Strict):
+    gpu_memory_gb: float = Field(gt=0)
+    example: str
+
+
+class ModelSpec(_Strict):
+    name: str
+    source: str = Field(description="hub id (org/name) or absolute path of a local checkpoint")
+    family: str
+    description: str = ""
+    aliases: tuple[str, ...] = ()
+    params_b: float = Field(gt=0)
+    active_params_b: float | None = Field(default=None, gt=0)
+    dtype: str
+    size_gb: float = Field(gt=0)
+    expert_share: float = Field(default=0.0, ge=0.0, lt=1.0)
+    trust_remote_code: bool = False
+    ready_timeout_s: int | None = Field(default=None, gt=0)
+    architecture: Architecture
+    upstream_minimum: UpstreamMinimum | None = None
+    engines: Engines
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError("use lower-case letters, digits, '.', '_' and '-' only")
+        return v
+
+    @field_validator("source")
+    @classmethod
+    def _source(cls, v: str) -> str:
+        if not _SOURCE.match(v) or ".." in v.split("/"):
+            raise ValueError("must be a hub id like org/name or an absolute path, without shell characters")
+        return v
+
+
+class GpuSpec(_Strict):
+    name: str
+    aliases: tuple[str, ...] = ()
+    arch: Literal["ampere", "hopper", "blackwell", "cpu"]
+    memory_gib: float = Field(gt=0)
+    nvswitch: bool
+
+
+class GpuFile(_Strict):
+    gpus: tuple[GpuSpec, ...]
+
+
+def is_valid_source(text: str) -> bool:
+    return bool(_SOURCE.match(text)) and ".." not in text.split("/")

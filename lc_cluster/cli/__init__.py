@@ -1,0 +1,5 @@
+"""Command-line interface: printing and argument parsing only; decisions live in planning and engines."""
+
+from lc_cluster.cli.app import app, main
+
+__all__ = ["app", "main"]

@@ -1,0 +1,47 @@
+"""Printing for the CLI: JSON for scripts, rich tables for people. Nothing here decides anything."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+_PLACEHOLDER = "${"
+
+
+def emit_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2) + "\n")
+
+
+def console(stderr: bool = False) -> Console:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False)
+
+
+def shell_word(word: str) -> str:
+    """Quote for a POSIX shell; run-time placeholders stay expandable so the line can be pasted as is."""
+    if _PLACEHOLDER in word and "'" not in word and '"' not in word and "`" not in word and "\\" not in word:
+        return f'"{word}"'
+    return shlex.quote(word)
+
+
+def shell_line(env: Mapping[str, str], argv: Iterable[str]) -> str:
+    assignments = [f"{k}={shell_word(v)}" for k, v in env.items()]
+    return " ".join([*assignments, *(shell_word(a) for a in argv)])
+
+
+def table(title: str, columns: list[str], rows: Iterable[Iterable[object]]) -> None:
+    from rich.table import Table
+
+    t = Table(title=title, title_justify="left")
+    for column in columns:
+        t.add_column(column)
+    for row in rows:
+        t.add_row(*(str(cell) for cell in row))
+    console().print(t)

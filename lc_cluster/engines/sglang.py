@@ -1,0 +1,88 @@
+"""SGLang: `python3 -m sglang.launch_server` per node; one TP group over all nodes, joined at --dist-init-addr."""
+
+from __future__ import annotations
+
+from lc_cluster.catalog.schema import ModelSpec, SglangRecipe
+from lc_cluster.engines.base import HEAD_IP, NODE_IP, NodeCommand, listen_args, network_env, older_than
+from lc_cluster.errors import PlanRefused
+from lc_cluster.planning import Layout, Plan, PortOptions, PortUse
+
+# SGLang turned --enable-ep-moe into --ep-size after the LongCat guide's release (0.5.1.post3); the old flag still
+# works with a warning, so releases up to the guide's get the guide's form and later ones the current form.
+EP_SIZE_FLAG_SINCE = "0.5.2"
+# The dist-init host also opens ZMQ ports PORT+1 .. PORT+6+dp.
+_DIST_INIT_EXTRA_PORTS = 6
+
+
+class Sglang:
+    name = "sglang"
+    default_version = "0.5.23"
+    default_http_port = 30000
+    memory_utilization = 0.88
+    ready_path = "/health"
+
+    def recipe(self, model: ModelSpec) -> SglangRecipe | None:
+        return model.engines.sglang
+
+    def check_layout(self, layout: Layout) -> None:
+        if layout.dp > 1:
+            raise PlanRefused(
+                "engine-dp",
+                f"SGLang runs one TP group over all {layout.nodes * layout.gpus_per_node} GPUs here; DP {layout.dp} "
+                "needs one job per replica behind a router: use --dp 1",
+            )
+
+    def experts_shard_over(self, layout: Layout) -> int:
+        return layout.tp * layout.pp
+
+    def expert_parallel_size(self, layout: Layout) -> int:
+        return layout.tp
+
+    def port_uses(self, layout: Layout, ports: PortOptions) -> list[PortUse]:
+        http = ports.http or self.default_http_port
+        # Nodes with rank >= 1 run a dummy health server on the same port.
+        uses = [PortUse("HTTP API", http, http, "every node")]
+        if layout.nodes > 1:
+            last = ports.dist_init + _DIST_INIT_EXTRA_PORTS + layout.dp
+            uses.append(PortUse("dist-init and its ZMQ ports", ports.dist_init, last, "head"))
+        return uses
+
+    def build(self, plan: Plan) -> list[NodeCommand]:
+        layout, recipe, model = plan.layout, plan.recipe, plan.model
+        assert isinstance(recipe, SglangRecipe)
+        common = ["python3", "-m", "sglang.launch_server", "--model", model.source]
+        if model.trust_remote_code:
+            common.append("--trust-remote-code")
+        common += recipe.args
+        if layout.ep > 1:
+            legacy = older_than(plan, EP_SIZE_FLAG_SINCE)
+            common += ["--enable-ep-moe"] if legacy else ["--ep-size", str(layout.ep)]
+        common += ["--tp", str(layout.tp)]
+        if layout.pp > 1:
+            common += ["--pp-size", str(layout.pp)]
+        tail = [*self._mtp_args(plan, recipe), *listen_args(plan, self.default_http_port)]
+        env = {"SGLANG_HOST_IP": NODE_IP, **network_env(plan), **recipe.env}
+
+        def rank_args(node: int) -> list[str]:
+            if layout.nodes == 1:
+                return []
+            dist_init = f"{HEAD_IP}:{plan.request.ports.dist_init}"
+            return ["--nnodes", str(layout.nodes), "--node-rank", str(node), "--dist-init-addr", dist_init]
+
+        return [
+            NodeCommand(index=i, argv=(*common, *rank_args(i), *tail), env=dict(env)) for i in range(layout.nodes)
+        ]
+
+    @staticmethod
+    def _mtp_args(plan: Plan, recipe: SglangRecipe) -> list[str]:
+        mtp = recipe.mtp
+        if not plan.request.mtp or mtp is None:
+            return []
+        args = ["--speculative-draft-model-path", mtp.draft_model] if mtp.draft_model else []
+        return [
+            *args,
+            "--speculative-algorithm", mtp.algorithm,
+            "--speculative-num-draft-tokens", str(mtp.num_draft_tokens),
+            "--speculative-num-steps", str(mtp.num_steps),
+            "--speculative-eagle-topk", str(mtp.eagle_topk),
+        ]

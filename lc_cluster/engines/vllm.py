@@ -1,0 +1,99 @@
+"""vLLM: `vllm serve` per node, with DP ranks, headless workers and multi-node TP/PP wired as vLLM expects."""
+
+from __future__ import annotations
+
+from lc_cluster.catalog.schema import ModelSpec, VllmRecipe
+from lc_cluster.engines.base import HEAD_IP, NODE_IP, NodeCommand, compact_json, listen_args, network_env, older_than
+from lc_cluster.errors import PlanRefused
+from lc_cluster.planning import Layout, Plan, PortOptions, PortUse
+
+
+class Vllm:
+    name = "vllm"
+    default_version = "0.33.0"
+    default_http_port = 8000
+    memory_utilization = 0.90
+    ready_path = "/health"
+
+    def recipe(self, model: ModelSpec) -> VllmRecipe | None:
+        return model.engines.vllm
+
+    def check_layout(self, layout: Layout) -> None:
+        if layout.spans_nodes and layout.dp > 1:
+            raise PlanRefused(
+                "engine-dp",
+                f"vLLM's launcher cannot combine DP {layout.dp} with replicas of {layout.replica_gpus} GPUs that span "
+                f"nodes: keep TP x PP within one node ({layout.gpus_per_node} GPUs) or use DP 1",
+            )
+
+    def experts_shard_over(self, layout: Layout) -> int:
+        # With DP, vLLM's MoE layers form one group over TP x DP GPUs, with or without expert parallelism.
+        return layout.tp * layout.pp * layout.dp
+
+    def expert_parallel_size(self, layout: Layout) -> int:
+        return layout.tp * layout.dp
+
+    def port_uses(self, layout: Layout, ports: PortOptions) -> list[PortUse]:
+        uses = [PortUse("HTTP API", ports.http or self.default_http_port, ports.http or self.default_http_port, "head")]
+        if layout.spans_nodes:
+            uses.append(PortUse("torch.distributed master", ports.master, ports.master, "head"))
+        elif layout.nodes > 1:
+            uses.append(PortUse("DP RPC", ports.dp_rpc, ports.dp_rpc, "head"))
+        return uses
+
+    def build(self, plan: Plan) -> list[NodeCommand]:
+        layout, recipe, model = plan.layout, plan.recipe, plan.model
+        assert isinstance(recipe, VllmRecipe)
+        common = ["vllm", "serve", model.source]
+        if model.trust_remote_code:
+            common.append("--trust-remote-code")
+        if layout.ep > 1:
+            # Must be on every node, or the EP groups disagree and the job hangs.
+            common.append("--enable-expert-parallel")
+        if layout.tp > 1:
+            common += ["--tensor-parallel-size", str(layout.tp)]
+        if layout.pp > 1:
+            common += ["--pipeline-parallel-size", str(layout.pp)]
+        tail = [*recipe.args, *self._mtp_args(plan, recipe), *listen_args(plan, self.default_http_port)]
+
+        env = {
+            "VLLM_HOST_IP": NODE_IP,
+            "VLLM_ENGINE_READY_TIMEOUT_S": str(plan.ready_timeout_s),
+            **network_env(plan),
+            **recipe.env,
+        }
+        return [
+            NodeCommand(index=i, argv=(*common, *self._rank_args(plan, i), *tail), env=dict(env))
+            for i in range(layout.nodes)
+        ]
+
+    @staticmethod
+    def _rank_args(plan: Plan, node: int) -> list[str]:
+        layout, ports = plan.layout, plan.request.ports
+        if layout.spans_nodes:
+            args = ["--nnodes", str(layout.nodes), "--node-rank", str(node), "--master-addr", HEAD_IP,
+                    "--master-port", str(ports.master)]
+            return [*args, "--headless"] if node > 0 else args
+        if layout.nodes == 1:
+            return ["--data-parallel-size", str(layout.dp)] if layout.dp > 1 else []
+        # Only headless workers name a start rank: on the head it flips vLLM into external load balancing.
+        args = ["--headless"] if node > 0 else []
+        args += ["--data-parallel-size", str(layout.dp), "--data-parallel-size-local", str(layout.dp_local)]
+        if node > 0:
+            args += ["--data-parallel-start-rank", str(layout.start_rank(node))]
+        return [*args, "--data-parallel-address", HEAD_IP, "--data-parallel-rpc-port", str(ports.dp_rpc)]
+
+    @staticmethod
+    def _mtp_args(plan: Plan, recipe: VllmRecipe) -> list[str]:
+        mtp = recipe.mtp
+        if not plan.request.mtp or mtp is None:
+            return []
+        tokens = mtp.num_speculative_tokens_by_arch.get(plan.gpu.arch, mtp.num_speculative_tokens)
+        legacy = mtp.legacy
+        if legacy is not None and older_than(plan, legacy.before):
+            # Releases of the guides' time knew only the per-model method name and spelled the flag this way.
+            config: dict[str, object] = {"num_speculative_tokens": tokens, "method": legacy.method}
+            if legacy.draft_model:
+                config = {"model": legacy.draft_model, **config}
+            return ["--speculative_config", compact_json(config)]
+        return ["--speculative-config", compact_json({"method": mtp.method, "num_speculative_tokens": tokens})]

@@ -1,0 +1,20 @@
+"""Pure planning: layouts, memory budget, ports and refusals. No files, network or processes."""
+
+from lc_cluster.planning.layout import Layout
+from lc_cluster.planning.memory import MemoryBudget
+from lc_cluster.planning.planner import Plan, make_plan
+from lc_cluster.planning.request import Network, Overrides, PlanRequest, PortOptions
+from lc_cluster.planning.rules import EngineRules, PortUse
+
+__all__ = [
+    "EngineRules",
+    "Layout",
+    "MemoryBudget",
+    "Network",
+    "Overrides",
+    "Plan",
+    "PlanRequest",
+    "PortOptions",
+    "PortUse",
+    "make_plan",
+]

@@ -1,0 +1,53 @@
+"""What the user asks for: a model on some hardware with some engine, and the knobs they may turn."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from lc_cluster.catalog import GpuSpec, ModelSpec
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """Explicit parallel sizes; None lets the planner choose."""
+
+    tp: int | None = None
+    dp: int | None = None
+    ep: int | None = None
+    pp: int | None = None
+
+
+@dataclass(frozen=True)
+class Network:
+    """Cluster fabric settings that become NCCL/Gloo environment on every node."""
+
+    socket_ifname: str | None = None
+    ib_hca: str | None = None
+    ib_gid_index: int | None = None
+
+
+@dataclass(frozen=True)
+class PortOptions:
+    """None for http means the engine's own default port (vLLM 8000, SGLang 30000)."""
+
+    http: int | None = None
+    dp_rpc: int = 13345
+    dist_init: int = 5000
+    master: int = 29501
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    model: ModelSpec
+    engine: str
+    gpu: GpuSpec
+    nodes: int
+    gpus_per_node: int
+    overrides: Overrides = field(default_factory=Overrides)
+    mtp: bool = False
+    engine_version: str | None = None
+    """A version, 'guide' for the one the upstream guide was written for, or None for the engine's default."""
+    network: Network = field(default_factory=Network)
+    ports: PortOptions = field(default_factory=PortOptions)
+    bind: str | None = None
+    """Address the API server listens on; None keeps the engine's default."""

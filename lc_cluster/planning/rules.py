@@ -1,0 +1,43 @@
+"""What the planner needs to know about an engine. Engines implement this; planning never imports them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, Protocol
+
+if TYPE_CHECKING:
+    from lc_cluster.catalog.schema import EngineRecipe, ModelSpec
+    from lc_cluster.planning.layout import Layout
+    from lc_cluster.planning.request import PortOptions
+
+
+@dataclass(frozen=True)
+class PortUse:
+    """A port range one service holds, on the head only or on every node."""
+
+    service: str
+    first: int
+    last: int
+    where: Literal["head", "every node"]
+
+
+class EngineRules(Protocol):
+    name: str
+    default_version: str
+    default_http_port: int
+    memory_utilization: float
+    """Share of a GPU's memory the engine takes by default (vLLM's gpu_memory_utilization, SGLang's mem_fraction)."""
+    ready_path: str
+
+    def recipe(self, model: ModelSpec) -> EngineRecipe | None: ...
+
+    def check_layout(self, layout: Layout) -> None:
+        """Raise PlanRefused for layouts the engine's launcher cannot start."""
+
+    def experts_shard_over(self, layout: Layout) -> int:
+        """How many GPUs share the routed experts of one layer (with or without expert parallelism)."""
+
+    def expert_parallel_size(self, layout: Layout) -> int:
+        """The EP size the engine uses when expert parallelism is switched on."""
+
+    def port_uses(self, layout: Layout, ports: PortOptions) -> list[PortUse]: ...
