@@ -52,7 +52,9 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _resolve(name: str, raw: dict[str, dict[str, Any]], origin: dict[str, Path], seen: tuple[str, ...]) -> dict[str, Any]:
+def _resolve(
+    name: str, raw: dict[str, dict[str, Any]], origin: dict[str, Path], seen: tuple[str, ...]
+) -> dict[str, Any]:
     doc = dict(raw[name])
     parent = doc.pop("extends", None)
     if parent is None:

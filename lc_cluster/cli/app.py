@@ -6,24 +6,32 @@ import sys
 
 import typer
 
-from lc_cluster.errors import LcError
+from lc_cluster.errors import LcError, PlanRefused
 
-app = typer.Typer(
-    name="lc-cluster",
-    help="Provision GPU hosts and serve LongCat-Flash / DeepSeek-V4-Flash with vLLM or SGLang on Slurm.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
+
+def build() -> typer.Typer:
+    from lc_cluster.cli import catalog_cmds, plan_cmd
+
+    app = typer.Typer(
+        name="lc-cluster",
+        help="Provision GPU hosts and serve LongCat-Flash / DeepSeek-V4-Flash with vLLM or SGLang on Slurm.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
+    catalog_cmds.register(app)
+    plan_cmd.register(app)
+    return app
 
 
 def main() -> None:
-    from lc_cluster.cli import catalog_cmds, plan_cmd
-
-    catalog_cmds.register(app)
-    plan_cmd.register(app)
     try:
-        app()
+        build()()
     except LcError as exc:
         sys.stderr.write(f"error: {exc}\n")
+        if "--json" in sys.argv[1:]:
+            # Scripts reading stdout get the same reason, and the rule's name where a plan was refused.
+            from lc_cluster.cli.output import emit_json
+
+            emit_json({"error": str(exc), "limit": exc.limit if isinstance(exc, PlanRefused) else None})
         raise SystemExit(exc.exit_code) from None

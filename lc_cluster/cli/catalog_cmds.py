@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -16,7 +17,7 @@ def models(model_file: ModelFiles = None, as_json: JsonFlag = False) -> None:
     from lc_cluster.deployment import minimum_hardware
 
     catalog = load_catalog(tuple(Path(p) for p in model_file or ()))
-    rows = []
+    rows: list[dict[str, Any]] = []
     for spec in sorted(catalog.models.values(), key=lambda m: m.name):
         minimum = {e: minimum_hardware(spec, catalog, e) for e in ("vllm", "sglang")}
         rows.append(
@@ -37,8 +38,15 @@ def models(model_file: ModelFiles = None, as_json: JsonFlag = False) -> None:
         "Models",
         ["name", "source", "params", "dtype", "size", "least hardware: vLLM", "least hardware: SGLang"],
         (
-            [r["name"], r["source"], f"{r['params_b']:g}B", r["dtype"], f"{r['size_gb']:g} GB",
-             _first(r["minimum_hardware"]["vllm"]), _first(r["minimum_hardware"]["sglang"])]
+            [
+                r["name"],
+                r["source"],
+                f"{r['params_b']:g}B",
+                r["dtype"],
+                f"{r['size_gb']:g} GB",
+                _first(r["minimum_hardware"]["vllm"]),
+                _first(r["minimum_hardware"]["sglang"]),
+            ]
             for r in rows
         ),
     )
@@ -68,5 +76,3 @@ def _first(options: list[str]) -> str:
 def register(app: typer.Typer) -> None:
     app.command()(models)
     app.command()(gpus)
-
-

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from lc_cluster.planning import Network, Overrides, PlanRequest, PortOptions
+if TYPE_CHECKING:
+    from lc_cluster.planning import Network, Overrides, PlanRequest
 
 
-class EngineName(str, Enum):
+class EngineName(StrEnum):
     vllm = "vllm"
     sglang = "sglang"
 
@@ -50,13 +51,14 @@ def plan_request(
     gpus_per_node: int,
     *,
     mtp: bool = False,
-    overrides: Overrides = Overrides(),
+    overrides: Overrides | None = None,
     engine_version: str | None = None,
-    network: Network = Network(),
+    network: Network | None = None,
     port: int | None = None,
     bind: str | None = None,
 ) -> PlanRequest:
     from lc_cluster.catalog import load_catalog
+    from lc_cluster.planning import Network, Overrides, PlanRequest, PortOptions
 
     catalog = load_catalog(tuple(catalog_files or ()))
     return PlanRequest(
@@ -65,10 +67,10 @@ def plan_request(
         gpu=catalog.gpu(gpu),
         nodes=nodes,
         gpus_per_node=gpus_per_node,
-        overrides=overrides,
+        overrides=overrides or Overrides(),
         mtp=mtp,
         engine_version=engine_version,
-        network=network,
+        network=network or Network(),
         ports=PortOptions(http=port),
         bind=bind,
     )

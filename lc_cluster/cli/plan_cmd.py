@@ -35,7 +35,12 @@ def plan(
     from lc_cluster.planning import Network, Overrides
 
     request = o.plan_request(
-        model_file, model, engine, gpu, nodes, gpus_per_node,
+        model_file,
+        model,
+        engine,
+        gpu,
+        nodes,
+        gpus_per_node,
         mtp=mtp,
         overrides=Overrides(tp=tp, dp=dp, ep=ep, pp=pp),
         engine_version=engine_version,
@@ -59,8 +64,16 @@ def plan(
     table(
         "Memory per GPU (GiB)",
         ["GPU", "usable", "weights", "runtime reserve", "KV cache", "KV tokens per replica"],
-        [[f"{m.gpu_memory_gib:g}", f"{m.usable_gib:.1f} ({m.utilization:.0%})", f"{m.weights_gib:.1f}",
-          f"{m.reserve_gib:.1f}", f"{m.kv_cache_gib:.1f}", f"~{m.kv_tokens:,}"]],
+        [
+            [
+                f"{m.gpu_memory_gib:g}",
+                f"{m.usable_gib:.1f} ({m.utilization:.0%})",
+                f"{m.weights_gib:.1f}",
+                f"{m.reserve_gib:.1f}",
+                f"{m.kv_cache_gib:.1f}",
+                f"~{m.kv_tokens:,}",
+            ]
+        ],
     )
     out.print(f"Ready when GET {p.ready_path} on the head answers 200, within {p.ready_timeout_s} s.")
     for command in deployment.commands:

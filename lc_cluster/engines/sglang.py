@@ -69,9 +69,7 @@ class Sglang:
             dist_init = f"{HEAD_IP}:{plan.request.ports.dist_init}"
             return ["--nnodes", str(layout.nodes), "--node-rank", str(node), "--dist-init-addr", dist_init]
 
-        return [
-            NodeCommand(index=i, argv=(*common, *rank_args(i), *tail), env=dict(env)) for i in range(layout.nodes)
-        ]
+        return [NodeCommand(index=i, argv=(*common, *rank_args(i), *tail), env=dict(env)) for i in range(layout.nodes)]
 
     @staticmethod
     def _mtp_args(plan: Plan, recipe: SglangRecipe) -> list[str]:
@@ -81,8 +79,12 @@ class Sglang:
         args = ["--speculative-draft-model-path", mtp.draft_model] if mtp.draft_model else []
         return [
             *args,
-            "--speculative-algorithm", mtp.algorithm,
-            "--speculative-num-draft-tokens", str(mtp.num_draft_tokens),
-            "--speculative-num-steps", str(mtp.num_steps),
-            "--speculative-eagle-topk", str(mtp.eagle_topk),
+            "--speculative-algorithm",
+            mtp.algorithm,
+            "--speculative-num-draft-tokens",
+            str(mtp.num_draft_tokens),
+            "--speculative-num-steps",
+            str(mtp.num_steps),
+            "--speculative-eagle-topk",
+            str(mtp.eagle_topk),
         ]

@@ -71,8 +71,16 @@ class Vllm:
     def _rank_args(plan: Plan, node: int) -> list[str]:
         layout, ports = plan.layout, plan.request.ports
         if layout.spans_nodes:
-            args = ["--nnodes", str(layout.nodes), "--node-rank", str(node), "--master-addr", HEAD_IP,
-                    "--master-port", str(ports.master)]
+            args = [
+                "--nnodes",
+                str(layout.nodes),
+                "--node-rank",
+                str(node),
+                "--master-addr",
+                HEAD_IP,
+                "--master-port",
+                str(ports.master),
+            ]
             return [*args, "--headless"] if node > 0 else args
         if layout.nodes == 1:
             return ["--data-parallel-size", str(layout.dp)] if layout.dp > 1 else []

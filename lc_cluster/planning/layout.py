@@ -57,7 +57,9 @@ def divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 
 
-def shape(strategy: Parallelism, overrides: Overrides, nodes: int, gpus_per_node: int, tp_for_min: int) -> tuple[int, int, int]:
+def shape(
+    strategy: Parallelism, overrides: Overrides, nodes: int, gpus_per_node: int, tp_for_min: int
+) -> tuple[int, int, int]:
     """(tp, pp, dp) from the user's overrides, the rest filled in by the model's strategy."""
     total = nodes * gpus_per_node
     pp = overrides.pp or 1

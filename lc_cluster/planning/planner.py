@@ -73,14 +73,20 @@ def resolve_version(requested: str | None, recipe: EngineRecipe, rules: EngineRu
         version = rules.default_version
     elif requested == "guide":
         if recipe.guide_version is None:
-            raise PlanRefused("engine-version", f"no upstream guide version is recorded for {model.name} on {rules.name}")
+            raise PlanRefused(
+                "engine-version",
+                f"no upstream guide is recorded for {model.name} on {rules.name}: use a version number, e.g. "
+                f"--engine-version {rules.default_version}",
+            )
         version = recipe.guide_version
     else:
         version = requested
     try:
         parsed = Version(version)
     except InvalidVersion:
-        raise PlanRefused("engine-version", f"'{version}' is not a version number: use e.g. {rules.default_version}") from None
+        raise PlanRefused(
+            "engine-version", f"'{version}' is not a version number: use e.g. {rules.default_version}"
+        ) from None
     if parsed < Version(recipe.min_version):
         raise PlanRefused(
             "engine-version",
@@ -95,7 +101,9 @@ def _plan(request: PlanRequest, rules: EngineRules) -> Plan:
     recipe = engine_recipe(model, rules)
     version = resolve_version(request.engine_version, recipe, rules, model)
     if request.mtp and getattr(recipe, "mtp", None) is None:
-        raise PlanRefused("mtp", f"the catalog lists no multi-token prediction for {model.name} on {rules.name}: drop --mtp")
+        raise PlanRefused(
+            "mtp", f"the catalog lists no multi-token prediction for {model.name} on {rules.name}: drop --mtp"
+        )
 
     tp, pp, dp = shape(
         recipe.parallelism, ov, request.nodes, request.gpus_per_node, _smallest_fitting_tp(request, rules)
@@ -158,8 +166,8 @@ def _check_memory(model: ModelSpec, gpu: GpuSpec, layout: Layout, memory: Memory
     if memory.kv_tokens < MIN_KV_TOKENS:
         raise PlanRefused(
             "gpu-memory",
-            f"{model.name} in this layout ({layout.describe()}) leaves {memory.kv_cache_gib:.1f} GiB per {gpu.name} for "
-            f"the KV cache, {memory.kv_tokens} tokens, below the {MIN_KV_TOKENS} a replica needs",
+            f"{model.name} in this layout ({layout.describe()}) leaves {memory.kv_cache_gib:.1f} GiB per {gpu.name} "
+            f"for the KV cache, {memory.kv_tokens} tokens, below the {MIN_KV_TOKENS} a replica needs",
         )
     minimum = model.upstream_minimum
     have_gb = layout.nodes * layout.gpus_per_node * gpu.memory_gib * GIB / 1e9
@@ -167,7 +175,8 @@ def _check_memory(model: ModelSpec, gpu: GpuSpec, layout: Layout, memory: Memory
         raise PlanRefused(
             "upstream-minimum",
             f"{model.name} needs at least {minimum.gpu_memory_gb:g} GB of GPU memory in total (the upstream guides' "
-            f"minimum is {minimum.example}), but {layout.nodes} x {layout.gpus_per_node} x {gpu.name} has {have_gb:.0f} GB",
+            f"minimum is {minimum.example}), but {layout.nodes} x {layout.gpus_per_node} x {gpu.name} has "
+            f"{have_gb:.0f} GB",
         )
 
 

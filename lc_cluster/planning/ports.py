@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from lc_cluster.errors import PlanRefused
 from lc_cluster.planning.rules import PortUse
 
@@ -16,7 +18,7 @@ def check_ports(uses: list[PortUse]) -> None:
     # The head holds every service; other nodes only those that run everywhere.
     for host, present in (("head", {"head", "every node"}), ("every node", {"every node"})):
         on_host = sorted((u for u in uses if u.where in present), key=lambda u: u.first)
-        for a, b in zip(on_host, on_host[1:], strict=False):
+        for a, b in itertools.pairwise(on_host):
             if b.first <= a.last:
                 raise PlanRefused(
                     "port-conflict",

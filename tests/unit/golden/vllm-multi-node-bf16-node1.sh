@@ -1,0 +1,10 @@
+# vllm-longcat-flash.md: vLLM, multi-node (BF16), node 1 (worker)
+vllm serve meituan-longcat/LongCat-Flash-Chat \
+   --trust-remote-code \
+   --tensor-parallel-size 8 \
+   --headless \
+   --data-parallel-size 2 \
+   --data-parallel-size-local 1 \
+   --data-parallel-start-rank 1 \
+   --data-parallel-address $MASTER_IP \
+   --data-parallel-rpc-port 13345
