@@ -15,7 +15,16 @@ COMMANDS = {
     "python3 -c pass": [sys.executable, "-c", "pass"],
     "lc-cluster --help": [sys.executable, "-m", "lc_cluster", "--help"],
     "lc-cluster plan (2-node vLLM)": [
-        sys.executable, "-m", "lc_cluster", "plan", "longcat-flash-chat", "--gpu", "H800-80G", "--nodes", "2", "--json",
+        sys.executable,
+        "-m",
+        "lc_cluster",
+        "plan",
+        "longcat-flash-chat",
+        "--gpu",
+        "H800-80G",
+        "--nodes",
+        "2",
+        "--json",
     ],
 }
 TARGET_S = 0.3
