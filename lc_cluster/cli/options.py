@@ -74,3 +74,9 @@ def plan_request(
         ports=PortOptions(http=port),
         bind=bind,
     )
+
+
+ClusterOpt = Annotated[
+    str | None,
+    typer.Option("--cluster", "-c", help="Cluster name (~/.config/lc-cluster/clusters/NAME.yaml) or file path."),
+]

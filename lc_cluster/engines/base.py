@@ -26,6 +26,9 @@ class NodeCommand:
 
 
 class Engine(EngineRules, Protocol):
+    managed_flags: frozenset[str]
+    """Flags lc-cluster sets from the plan; --engine-arg may not set them."""
+
     def build(self, plan: Plan) -> list[NodeCommand]:
         """The exact argv and environment of every node, in node order; node 0 is the head."""
 

@@ -20,6 +20,12 @@ class Sglang:
     default_http_port = 30000
     memory_utilization = 0.88
     ready_path = "/health"
+    managed_flags = frozenset(
+        {
+            "--tp", "--tp-size", "--tensor-parallel-size", "--dp", "--dp-size", "--ep", "--ep-size", "--pp-size",
+            "--enable-ep-moe", "--nnodes", "--node-rank", "--dist-init-addr", "--port", "--model", "--model-path",
+        }
+    )  # fmt: skip
 
     def recipe(self, model: ModelSpec) -> SglangRecipe | None:
         return model.engines.sglang

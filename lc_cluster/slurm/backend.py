@@ -1,0 +1,95 @@
+"""Talking to Slurm. One small interface; the CLI implementation (sbatch/squeue/scontrol/scancel) is the one
+CI proves. pyslurm could implement the same interface, but its releases must match the Slurm release exactly and
+none matches the Slurm that tests run here, so it is not offered until it can be tested."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from dataclasses import dataclass
+from typing import Protocol
+
+from lc_cluster.cluster import ClusterFile
+from lc_cluster.errors import LcError
+
+_TIMEOUT_S = 60
+
+
+@dataclass(frozen=True)
+class JobState:
+    job_id: str
+    state: str
+    """Slurm's job state: PENDING, RUNNING, COMPLETED, FAILED, CANCELLED, TIMEOUT, ..."""
+    reason: str
+    nodes: str
+
+
+class SlurmBackend(Protocol):
+    def submit(self, script: str) -> str:
+        """Submit a batch script; return the job id."""
+
+    def state(self, job_id: str) -> JobState | None:
+        """The job's state, or None once Slurm has forgotten it."""
+
+    def cancel(self, job_id: str) -> None: ...
+
+    def queue(self) -> list[JobState]: ...
+
+
+class SlurmCli:
+    """The Slurm client commands, inside the login namespace where the cluster file names one (the sandbox)."""
+
+    def __init__(self, cluster: ClusterFile) -> None:
+        self._prefix = ["nsenter", f"--net=/run/netns/{cluster.login_netns}"] if cluster.login_netns else []
+        self._env = dict(os.environ)
+        if cluster.slurm.conf:
+            self._env["SLURM_CONF"] = cluster.slurm.conf
+
+    def _run(self, *argv: str, stdin: str | None = None) -> str:
+        try:
+            done = subprocess.run(
+                [*self._prefix, *argv], input=stdin, capture_output=True, text=True, env=self._env,
+                timeout=_TIMEOUT_S, check=False,
+            )  # fmt: skip
+        except FileNotFoundError:
+            raise LcError(f"{argv[0]} not found: install the Slurm client commands on this host") from None
+        except subprocess.TimeoutExpired:
+            raise LcError(f"{argv[0]} did not answer within {_TIMEOUT_S} s: is slurmctld up?") from None
+        if done.returncode != 0:
+            raise LcError(f"{argv[0]} failed: {done.stderr.strip() or done.stdout.strip()}")
+        return done.stdout
+
+    def submit(self, script: str) -> str:
+        # --parsable prints "jobid[;cluster]".
+        return self._run("sbatch", "--parsable", stdin=script).strip().split(";")[0]
+
+    def queue(self) -> list[JobState]:
+        return [_state(j) for j in json.loads(self._run("squeue", "--json"))["jobs"]]
+
+    def state(self, job_id: str) -> JobState | None:
+        for job in self.queue():
+            if job.job_id == job_id:
+                return job
+        # squeue drops finished jobs; scontrol still knows them for MinJobAge seconds.
+        try:
+            out = self._run("scontrol", "--json", "show", "job", job_id)
+        except LcError:
+            return None
+        jobs = json.loads(out).get("jobs", [])
+        return _state(jobs[0]) if jobs else None
+
+    def cancel(self, job_id: str) -> None:
+        self._run("scancel", job_id)
+
+
+def _state(job: dict[str, object]) -> JobState:
+    state = job.get("job_state", "UNKNOWN")
+    if isinstance(state, list):  # newer Slurm releases give a list of flags
+        state = state[0] if state else "UNKNOWN"
+    return JobState(
+        job_id=str(job.get("job_id")),
+        state=str(state),
+        reason=str(job.get("state_reason", "")),
+        nodes=str(job.get("nodes", "")),
+    )

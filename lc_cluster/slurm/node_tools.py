@@ -1,0 +1,132 @@
+"""Run on every node inside the job, by the batch script (python3 -c "$LC_TOOLS" COMMAND ...).
+
+Standard library only: it runs with whatever python3 the node has, before any engine venv. Commands:
+  ip [IFNAME]                      this node's service IPv4 address
+  record PATH INDEX NODE_IP N ENV... ARGV...   write the node's exact command as JSON
+  mark PATH PHASE [KEY=VALUE ...]  atomically rewrite the job's state file
+  wait-ready URL DEADLINE_S PID    poll URL until 200 (0), PID gone (1) or deadline (2)
+"""
+
+from __future__ import annotations
+
+import fcntl
+import ipaddress
+import json
+import os
+import socket
+import struct
+import sys
+import time
+import urllib.error
+import urllib.request
+
+_SIOCGIFADDR = 0x8915
+_PRIVATE = [ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")]
+
+
+def usable(address: str) -> bool:
+    """Never loopback (127.*, including Debian's 127.0.1.1 hostname entry) or link-local (169.254.*)."""
+    ip = ipaddress.ip_address(address)
+    return ip.version == 4 and not (ip.is_loopback or ip.is_link_local or ip.is_unspecified or ip.is_multicast)
+
+
+def pick(candidates: list[tuple[str, str]], ifname: str | None) -> str | None:
+    """The configured interface's address if it has one; else the first private address; else any usable one."""
+    good = [(name, addr) for name, addr in candidates if usable(addr)]
+    if ifname:
+        named = [addr for name, addr in good if name == ifname]
+        return named[0] if named else None
+    private = [addr for _, addr in good if any(ipaddress.ip_address(addr) in net for net in _PRIVATE)]
+    if private:
+        return private[0]
+    return good[0][1] if good else None
+
+
+def interfaces() -> list[tuple[str, str]]:
+    found = []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        for _, name in socket.if_nameindex():
+            try:
+                packed = fcntl.ioctl(s.fileno(), _SIOCGIFADDR, struct.pack("256s", name.encode()[:15]))
+            except OSError:
+                continue
+            found.append((name, socket.inet_ntoa(packed[20:24])))
+    return found
+
+
+def resolved() -> list[tuple[str, str]]:
+    try:
+        infos = socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)
+    except OSError:
+        return []
+    return [("", str(info[4][0])) for info in infos]
+
+
+def node_ip(ifname: str | None) -> str:
+    address = pick(interfaces(), ifname) or (None if ifname else pick(resolved(), None))
+    if address is None:
+        where = f"interface {ifname}" if ifname else "any interface or the hostname"
+        raise SystemExit(f"lc-cluster: no usable IPv4 address on {where} of {socket.gethostname()}")
+    return address
+
+
+def write_json(path: str, value: object) -> None:
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(value, f, indent=2)
+    os.replace(tmp, path)
+
+
+def record(path: str, index: str, ip: str, count: str, *rest: str) -> None:
+    env = dict(item.split("=", 1) for item in rest[: int(count)])
+    write_json(
+        path,
+        {
+            "index": int(index),
+            "hostname": socket.gethostname(),
+            "node_ip": ip,
+            "env": env,
+            "argv": list(rest[int(count) :]),
+        },
+    )
+
+
+def mark(path: str, phase: str, *pairs: str) -> None:
+    write_json(path, {"phase": phase, "time": time.time(), **dict(p.split("=", 1) for p in pairs)})
+
+
+def wait_ready(url: str, deadline_s: str, pid: str) -> int:
+    end = time.monotonic() + float(deadline_s)
+    while time.monotonic() < end:
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return 1
+        try:
+            # Engines bind their port long before they serve, so every probe needs its own timeout.
+            with urllib.request.urlopen(url, timeout=5) as response:
+                if response.status == 200:
+                    return 0
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(2)
+    return 2
+
+
+def main(argv: list[str]) -> int:
+    command, args = argv[0], argv[1:]
+    if command == "ip":
+        print(node_ip(args[0] if args and args[0] else None))
+    elif command == "record":
+        record(*args)
+    elif command == "mark":
+        mark(*args)
+    elif command == "wait-ready":
+        return wait_ready(*args)
+    else:
+        raise SystemExit(f"lc-cluster node tools: unknown command {command!r}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

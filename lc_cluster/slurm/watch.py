@@ -1,0 +1,86 @@
+"""Follow a submitted job until it answers, fails or ends, and explain a failure: which node, its last lines."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lc_cluster.slurm.backend import SlurmBackend
+from lc_cluster.slurm.records import JobRecord
+
+ACTIVE = {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED", "RESIZING"}
+TAIL_LINES = 20
+
+
+@dataclass(frozen=True)
+class Outcome:
+    ready: bool
+    phase: str
+    message: str
+    endpoint: str | None = None
+    failed_node: int | None = None
+    log_tail: list[str] = field(default_factory=list)
+
+
+def tail(path: Path, lines: int = TAIL_LINES) -> list[str]:
+    try:
+        with path.open("rb") as f:
+            f.seek(0, 2)
+            f.seek(max(0, f.tell() - 64 * 1024))
+            return f.read().decode(errors="replace").splitlines()[-lines:]
+    except OSError:
+        return []
+
+
+def failing_node(job_dir: Path) -> int | None:
+    """The node whose engine exited first with an error; the others were stopped because of it."""
+    failed = []
+    for exit_file in job_dir.glob("node-*.exit"):
+        try:
+            code = int(exit_file.read_text().strip() or "0")
+        except (OSError, ValueError):
+            continue
+        if code != 0:
+            failed.append((exit_file.stat().st_mtime, int(exit_file.stem.split("-")[1].split(".")[0])))
+    return min(failed)[1] if failed else None
+
+
+def launched_nodes(job_dir: Path) -> int:
+    return len(list(job_dir.glob("node-*.cmd.json")))
+
+
+def explain(record: JobRecord, phase: str, message: str) -> Outcome:
+    node = failing_node(record.job_dir)
+    if node is not None:
+        log = record.job_dir / f"node-{node}.log"
+        return Outcome(False, phase, f"{message}; node {node} failed first", failed_node=node, log_tail=tail(log))
+    if phase == "timeout":
+        return Outcome(False, phase, message, log_tail=tail(record.job_dir / "node-0.log"))
+    batch_log = Path(record.log_dir) / f"slurm-{record.job_id}.out"
+    return Outcome(False, phase, message, log_tail=tail(batch_log))
+
+
+def follow(record: JobRecord, backend: SlurmBackend, update: Callable[[str], None], poll_s: float = 1.0) -> Outcome:
+    while True:
+        marker = record.phase()
+        phase = str(marker.get("phase", ""))
+        if phase in ("ready", "ended") and marker.get("endpoint"):
+            return Outcome(True, "ready", "ready", endpoint=str(marker["endpoint"]))
+        if phase in ("failed", "timeout"):
+            return explain(record, phase, str(marker.get("reason", phase)))
+        state = backend.state(record.job_id)
+        if state is None or state.state not in ACTIVE:
+            marker = record.phase()  # it may have become ready or failed in between
+            if marker.get("phase") == "ready":
+                continue
+            slurm_state = state.state if state else "gone from the queue"
+            return explain(record, "ended", f"job {record.job_id} ended ({slurm_state}) before it was ready")
+        if state.state == "PENDING":
+            update(f"pending ({state.reason})" if state.reason and state.reason != "None" else "pending")
+        elif phase == "loading":
+            update(f"loading: {launched_nodes(record.job_dir)} of {record.nodes} nodes started, waiting for the head")
+        else:
+            update(f"running on {state.nodes}: starting")
+        time.sleep(poll_s)
