@@ -42,6 +42,11 @@ def words(values: Any) -> Shell:
     return Shell(" ".join(word(str(v)) for v in values))
 
 
+def literal_words(values: Any) -> Shell:
+    """Words from the user: nothing in them expands, not even the run-time placeholders."""
+    return Shell(" ".join(shlex.quote(str(v)) for v in values))
+
+
 @cache
 def _environment(shell: bool) -> Any:
     import jinja2
@@ -57,6 +62,7 @@ def _environment(shell: bool) -> Any:
     )
     env.filters["word"] = word
     env.filters["words"] = words
+    env.filters["literal_words"] = literal_words
     return env
 
 

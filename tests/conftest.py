@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
+def cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """The installed entry point in a child process: exit codes, stdout and stderr exactly as a user sees them."""
     return subprocess.run(
-        [sys.executable, "-m", "lc_cluster", *args], capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, "-m", "lc_cluster", *args], capture_output=True, text=True, timeout=timeout, check=False
     )
 
 

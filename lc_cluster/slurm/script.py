@@ -122,9 +122,10 @@ def batch_script(deployment: Deployment, cluster: ClusterFile, options: ServeOpt
         tools=_TOOLS.read_text(),
         interface=cluster.network.service_interface or "",
         nodes=[
-            {"index": c.index, "argv": [*c.argv, *options.engine_args], "env": [f"{k}={v}" for k, v in env.items()]}
+            {"index": c.index, "argv": c.argv, "env": [f"{k}={v}" for k, v in env.items()]}
             for c, env in zip(deployment.commands, envs, strict=True)
         ],
+        engine_args=options.engine_args,
         ready_url=f"http://{poll_host}:{plan.http_port}{plan.ready_path}",
         ready_timeout_s=options.ready_timeout_s or plan.ready_timeout_s,
         http_port=plan.http_port,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,8 +35,8 @@ def tail(path: Path, lines: int = TAIL_LINES) -> list[str]:
         return []
 
 
-def failing_node(job_dir: Path) -> int | None:
-    """The node whose engine exited first with an error; the others were stopped because of it."""
+def failing_node(job_dir: Path) -> tuple[int, int] | None:
+    """(node, exit code) of the engine that exited first with an error; the others were stopped because of it."""
     failed = []
     for exit_file in job_dir.glob("node-*.exit"):
         try:
@@ -43,8 +44,21 @@ def failing_node(job_dir: Path) -> int | None:
         except (OSError, ValueError):
             continue
         if code != 0:
-            failed.append((exit_file.stat().st_mtime, int(exit_file.stem.split("-")[1].split(".")[0])))
-    return min(failed)[1] if failed else None
+            failed.append((exit_file.stat().st_mtime, int(exit_file.stem.removeprefix("node-")), code))
+    if not failed:
+        return None
+    _, node, code = min(failed)
+    return node, code
+
+
+def exit_reason(code: int) -> str:
+    if code > 128:
+        try:
+            name = signal.Signals(code - 128).name
+        except ValueError:
+            name = f"signal {code - 128}"
+        return f"exit code {code}: killed by {name}"
+    return f"exit code {code}"
 
 
 def launched_nodes(job_dir: Path) -> int:
@@ -52,10 +66,14 @@ def launched_nodes(job_dir: Path) -> int:
 
 
 def explain(record: JobRecord, phase: str, message: str) -> Outcome:
-    node = failing_node(record.job_dir)
-    if node is not None:
+    failed = failing_node(record.job_dir)
+    if failed is not None:
+        node, code = failed
         log = record.job_dir / f"node-{node}.log"
-        return Outcome(False, phase, f"{message}; node {node} failed first", failed_node=node, log_tail=tail(log))
+        lines = tail(log) or [f"({log} is empty: the engine wrote nothing before it ended)"]
+        return Outcome(
+            False, phase, f"{message}; node {node} failed first ({exit_reason(code)})", failed_node=node, log_tail=lines
+        )
     if phase == "timeout":
         return Outcome(False, phase, message, log_tail=tail(record.job_dir / "node-0.log"))
     batch_log = Path(record.log_dir) / f"slurm-{record.job_id}.out"

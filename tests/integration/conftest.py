@@ -1,0 +1,100 @@
+"""The sandbox, brought up once for the session through the CLI a user runs, and taken down after."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import cli
+
+RECORDER = Path(__file__).parent / "recorder"
+HUB = "lcs-hub"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "integration" in str(item.fspath):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    if os.geteuid() != 0:
+        pytest.fail("the sandbox tests need root (network namespaces and Slurm daemons)")
+    if Path("/run/netns", HUB).exists():
+        pytest.fail("a sandbox is already up on this machine: run 'lc-cluster sandbox down' first")
+    home = tmp_path_factory.mktemp("lc-home")
+    os.environ["LC_CLUSTER_HOME"] = str(home / "config")
+    os.environ["LC_CLUSTER_STATE"] = str(home / "state")
+    # Two nodes with eight stand-in GPUs each: the guides' 2 x 8 layouts fit, and vLLM jobs ask for one per node.
+    result = cli("sandbox", "up", "--nodes", "2", "--gpus-per-node", "8", "--json", timeout=1800)
+    assert result.returncode == 0, result.stderr
+    status = json.loads(result.stdout)
+    try:
+        yield status
+    finally:
+        down = cli("sandbox", "down", timeout=300)
+        assert down.returncode == 0, down.stderr
+        assert not Path("/run/netns", HUB).exists()
+
+
+@pytest.fixture(scope="session")
+def recorder_cluster(sandbox: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The sandbox's cluster file with H800 nodes whose SGLang 'venv' is the recorder."""
+    doc = yaml.safe_load(Path(sandbox["cluster_file"]).read_text())
+    doc["name"] = "sandbox-recorder"
+    doc["gpu"] = "H800-80G"
+    doc["runtime"]["engine_venvs"]["sglang"] = str(RECORDER)
+    path = tmp_path_factory.mktemp("clusters") / "recorder.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return str(path)
+
+
+def queue() -> list[str]:
+    done = subprocess.run(
+        ["nsenter", f"--net=/run/netns/{HUB}", "env", f"SLURM_CONF={slurm_conf()}", "squeue", "-h", "-o", "%i"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return done.stdout.split()
+
+
+def slurm_conf() -> str:
+    return str(Path(os.environ["LC_CLUSTER_STATE"]) / "sandbox" / "slurm.conf")
+
+
+def job_processes(job_id: str) -> list[int]:
+    """Processes anywhere on this machine started for the job (the batch script marks every engine)."""
+    marker = f"LC_CLUSTER_JOB={job_id}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if marker in (entry / "environ").read_bytes().split(b"\0"):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def wait_for(predicate: Any, timeout_s: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+def in_hub(*argv: str) -> str:
+    done = subprocess.run(["nsenter", f"--net=/run/netns/{HUB}", *argv], capture_output=True, text=True, timeout=60,
+                          check=True)  # fmt: skip
+    return done.stdout

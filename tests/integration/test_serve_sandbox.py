@@ -1,0 +1,194 @@
+"""serve / ask / status / stop against the real sandbox: real Slurm, real namespaces, a real CPU vLLM."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import cli
+from tests.integration.conftest import in_hub, job_processes, queue, wait_for
+from tests.unit.argv import golden, options
+
+VLLM_DP2 = ["serve", "tiny", "--cluster", "sandbox", "--nodes", "2", "--gpus-per-node", "1", "--json"]
+
+
+def _serve(*args: str, timeout: float = 600) -> dict[str, Any]:
+    result = cli(*args, timeout=timeout)
+    assert result.stdout, result.stderr
+    doc: dict[str, Any] = json.loads(result.stdout)
+    doc["returncode"] = result.returncode
+    return doc
+
+
+def _cmd(job: dict[str, Any], node: int) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads((Path(job["log_dir"]) / f"node-{node}.cmd.json").read_text())
+    return doc
+
+
+def _stop(job_id: str) -> None:
+    result = cli("stop", job_id, "--json", timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert job_id not in queue()
+    assert job_processes(job_id) == [], "an engine process outlived its job"
+
+
+def test_vllm_dp2_answers_through_the_head_and_both_ranks_serve(sandbox: dict[str, Any]) -> None:
+    job = _serve(*VLLM_DP2)
+    assert job["returncode"] == 0, job
+    assert job["state"] == "READY"
+    head, worker = (node["ip"] for node in sandbox["nodes"])
+    assert job["endpoint"] == f"http://{head}:8000"
+
+    node0, node1 = _cmd(job, 0)["argv"], _cmd(job, 1)["argv"]
+    assert "--headless" not in node0 and "--data-parallel-start-rank" not in node0
+    assert node1[node1.index("--data-parallel-start-rank") + 1] == "1" and "--headless" in node1
+    for argv in (node0, node1):
+        assert argv[argv.index("--data-parallel-address") + 1] == head
+    assert _cmd(job, 0)["env"]["VLLM_HOST_IP"] == head
+    assert _cmd(job, 1)["env"]["VLLM_HOST_IP"] == worker
+
+    for i in range(8):
+        asked = cli("ask", job["job_id"], f"question {i}", "--json", timeout=120)
+        assert asked.returncode == 0, asked.stderr
+        assert json.loads(asked.stdout)["usage"]["completion_tokens"] > 0
+    # Each DP rank counts what it finished; the head's API server spreads requests over both.
+    metrics = in_hub("curl", "-s", "-m", "10", f"{job['endpoint']}/metrics")
+    served: dict[str, float] = {}
+    for engine, value in re.findall(r'^vllm:request_success_total\{engine="(\d+)"[^}]*\} ([\d.]+)$', metrics, re.M):
+        served[engine] = served.get(engine, 0.0) + float(value)
+    assert served.get("0", 0) > 0 and served.get("1", 0) > 0, served
+
+    status = json.loads(cli("status", job["job_id"], "--json").stdout)
+    assert {k: status[k] for k in ("job_id", "state", "endpoint", "log_dir")} == {
+        "job_id": job["job_id"], "state": "RUNNING", "endpoint": job["endpoint"], "log_dir": job["log_dir"],
+    }  # fmt: skip
+    _stop(job["job_id"])
+
+
+def test_a_killed_engine_ends_the_job_and_serve_reports_that_node(sandbox: dict[str, Any]) -> None:
+    state_dir = Path(os.environ["LC_CLUSTER_STATE"]) / "sandbox" / "jobs"
+    earlier = {p.name for p in state_dir.glob("*")}
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "lc_cluster", *VLLM_DP2], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    job_id = wait_for(
+        lambda: next((p.parent.name for p in state_dir.glob("*/node-1.pid") if p.parent.name not in earlier), None),
+        120,
+        "node 1's engine to start",
+    )
+    pid = int((state_dir / job_id / "node-1.pid").read_text())
+    log = state_dir / job_id / "node-1.log"
+    wait_for(lambda: log.exists() and log.stat().st_size > 0, 120, "node 1's engine to log its start-up")
+    os.kill(pid, signal.SIGKILL)
+    killed_at = time.monotonic()
+    out, err = serve.communicate(timeout=120)
+    assert time.monotonic() - killed_at < 60
+    assert serve.returncode != 0, err
+    doc = json.loads(out)
+    assert doc["state"] == "FAILED" and doc["failed_node"] == 1, doc
+    assert "killed by SIGKILL" in doc["message"]
+    engine_log = log.read_text().splitlines()
+    assert doc["log_tail"] and doc["log_tail"] == engine_log[-len(doc["log_tail"]) :], "not node 1's log tail"
+    wait_for(lambda: job_id not in queue(), 60, "the job to leave the queue")
+    assert job_processes(job_id) == [], "an engine process outlived its job"
+
+
+def test_a_deadline_too_short_is_a_clear_timeout(sandbox: dict[str, Any]) -> None:
+    args = ["serve", "tiny", "--cluster", "sandbox", "--gpus-per-node", "1", "--ready-timeout", "5", "--json"]
+    doc = _serve(*args)
+    assert doc["returncode"] == 1
+    assert doc["state"] == "TIMEOUT"
+    assert "not ready within 5 s" in doc["message"]
+    wait_for(lambda: doc["job_id"] not in queue(), 60, "the job to leave the queue")
+    assert job_processes(doc["job_id"]) == []
+
+
+def _recorded(job: dict[str, Any], hostname: str) -> dict[str, Any]:
+    path = Path(job["log_dir"]) / f"recorded-{hostname}.json"
+    data: dict[str, Any] = wait_for(lambda: path.exists() and json.loads(path.read_text()), 30, str(path))
+    return data
+
+
+def test_sglang_two_nodes_run_the_guides_command_with_real_ips_and_ranks(
+    sandbox: dict[str, Any], recorder_cluster: str
+) -> None:
+    job = _serve("serve", "longcat-flash-chat", "-e", "sglang", "--cluster", recorder_cluster, "--nodes", "2",
+                 "--engine-version", "guide", "--json")  # fmt: skip
+    assert job["returncode"] == 0, job
+    head = sandbox["nodes"][0]["ip"]
+    for index, node in enumerate(sandbox["nodes"]):
+        expected = golden("sglang-multi-node-bf16", MASTER_IP=head, NODE_RANK=str(index))
+        assert options(_cmd(job, index)["argv"]) == options(expected)
+        received = _recorded(job, node["name"])
+        assert received["argv"] == _cmd(job, index)["argv"], "the engine did not get the recorded command"
+        assert received["env"]["SGLANG_HOST_IP"] == node["ip"]
+        assert received["env"]["CUDA_VISIBLE_DEVICES"] == "0,1,2,3,4,5,6,7"
+    _stop(job["job_id"])
+
+
+HOSTILE = ["--served-model-name=a b", "$(touch /tmp/lc-pwned)", "`touch /tmp/lc-pwned`", "it's; rm -rf /tmp/x",
+           "two\nlines", "${HEAD_IP}\"'"]  # fmt: skip
+
+
+def test_hostile_engine_arguments_arrive_literally(sandbox: dict[str, Any], recorder_cluster: str) -> None:
+    Path("/tmp/lc-pwned").unlink(missing_ok=True)
+    args = [a for value in HOSTILE for a in ("--engine-arg", value)]
+    job = _serve(
+        "serve", "longcat-flash-chat", "-e", "sglang", "--cluster", recorder_cluster, "--nodes", "2", *args, "--json"
+    )
+    assert job["returncode"] == 0, job
+    for node in sandbox["nodes"]:
+        assert _recorded(job, node["name"])["argv"][-len(HOSTILE) :] == HOSTILE
+    assert not Path("/tmp/lc-pwned").exists()
+    _stop(job["job_id"])
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (["serve", "no-such-model"], "unknown model"),
+        (["serve", "tiny; touch /tmp/lc-pwned"], "not allowed"),
+        (["serve", "tiny", "--nodes", "2", "--tp", "3"], "does not divide"),
+        (["serve", "tiny", "--engine-arg", "--data-parallel-size=4"], "would change what lc-cluster plans"),
+        (["serve", "tiny", "--gpus-per-node", "9"], "have 8 GPUs"),
+        (["serve", "longcat-flash-chat", "-e", "sglang", "--gpu", "H800-80G"], "at least 2 nodes"),
+    ],
+)
+def test_bad_input_is_refused_before_anything_is_submitted(
+    sandbox: dict[str, Any], args: list[str], reason: str
+) -> None:
+    before = queue()
+    result = cli(*args, "--cluster", "sandbox")
+    assert result.returncode == 2
+    assert reason in result.stderr
+    assert queue() == before == []
+    assert not Path("/tmp/lc-pwned").exists()
+
+
+def test_a_misspelt_cluster_file_key_is_refused(sandbox: dict[str, Any], tmp_path: Path) -> None:
+    text = Path(sandbox["cluster_file"]).read_text().replace("time_limit:", "time_limt:")
+    path = tmp_path / "typo.yaml"
+    path.write_text(text)
+    result = cli("serve", "tiny", "--cluster", str(path))
+    assert result.returncode == 2
+    assert "unknown key 'slurm.time_limt' (did you mean 'time_limit'?)" in result.stderr
+    assert queue() == []
+
+
+def test_sandbox_up_again_is_idempotent_and_fast(sandbox: dict[str, Any]) -> None:
+    start = time.monotonic()
+    result = cli("sandbox", "up", "--nodes", "2", "--gpus-per-node", "8", "--json", timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "already up" in result.stderr
+    assert time.monotonic() - start < 30
+    status = json.loads(cli("sandbox", "status", "--json").stdout)
+    assert status["up"] and [n["state"] for n in status["nodes"]] == ["idle", "idle"]
