@@ -71,10 +71,16 @@ class Network(_Strict):
     ib_gid_index: int | None = Field(default=None, ge=0)
     api_bind: str | None = Field(default=None, description="--host for the API server; None: engine default")
 
-    @field_validator("service_interface", "socket_ifname", "ib_hca", "api_bind")
+    @field_validator("service_interface", "socket_ifname", "api_bind")
     @classmethod
     def _names(cls, v: str | None) -> str | None:
         return _check(_NAME, "interface or address", v)
+
+    @field_validator("ib_hca")
+    @classmethod
+    def _hcas(cls, v: str | None) -> str | None:
+        # NCCL's list syntax: mlx5_0,mlx5_1 or mlx5_0:1, optionally led by ^ (exclude) or = (exact).
+        return _check(re.compile(r"^[=^]?[A-Za-z0-9_.-]+(:\d+)?(,[A-Za-z0-9_.-]+(:\d+)?)*$"), "NCCL_IB_HCA list", v)
 
 
 class Runtime(_Strict):
@@ -96,7 +102,8 @@ class Runtime(_Strict):
     @field_validator("image")
     @classmethod
     def _image(cls, v: str | None) -> str | None:
-        return _check(re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@#+-]*$"), "image reference", v)
+        # A registry reference (pyxis writes host#image), or an absolute path to an apptainer .sif file.
+        return _check(re.compile(r"^[A-Za-z0-9/][A-Za-z0-9._:/@#+-]*$"), "image reference or .sif path", v)
 
     @field_validator("mounts")
     @classmethod

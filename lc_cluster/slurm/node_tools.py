@@ -109,7 +109,7 @@ def wait_ready(url: str, deadline_s: str, pid: str) -> int:
                     return 0
         except (urllib.error.URLError, OSError):
             pass
-        time.sleep(2)
+        time.sleep(1)
     return 2
 
 

@@ -1,0 +1,127 @@
+"""The batch script for each container runtime, and the checks that run before anything is submitted."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from lc_cluster.catalog import load_catalog
+from lc_cluster.cluster import ClusterFile
+from lc_cluster.deployment import deploy
+from lc_cluster.errors import LcError
+from lc_cluster.planning import PlanRequest
+from lc_cluster.slurm.script import ServeOptions, batch_script
+from tests.conftest import cli
+
+CATALOG = load_catalog()
+DEPLOYMENT = deploy(
+    PlanRequest(
+        model=CATALOG.model("longcat-flash-chat"), engine="vllm", gpu=CATALOG.gpu("H800"), nodes=2, gpus_per_node=8
+    )
+)
+
+
+def cluster(**changes: Any) -> ClusterFile:
+    doc: dict[str, Any] = {"name": "t", "gpu": "H800-80G", "gpus_per_node": 8, "paths": {"log_dir": "/shared/logs"}}
+    doc.update(changes)
+    return ClusterFile.model_validate(doc)
+
+
+def render(spec: ClusterFile, **options: Any) -> str:
+    script = batch_script(DEPLOYMENT, spec, ServeOptions(**options))
+    subprocess.run(["bash", "-n"], input=script, text=True, check=True)
+    return script
+
+
+def test_host_runtime_puts_the_engine_venv_first_and_reads_ranks_per_task() -> None:
+    script = render(cluster(runtime={"engine_venvs": {"vllm": "/opt/vllm"}}, network={"service_interface": "ib0"}))
+    assert 'export PATH=/opt/vllm/bin:"$PATH"' in script
+    assert "--kill-on-bad-exit=1" in script
+    # The rank is looked up inside lc_node, which srun runs on each node, not in the batch shell.
+    body = script.split("lc_node() {")[1].split("\n}\n")[0]
+    assert "SLURMD_NODENAME" in body and "lc ip ib0" in body
+    assert "SLURM_NODEID" not in script.split("lc_node() {")[0]
+
+
+def test_docker_runtime_uses_host_network_ipc_and_unlimited_memlock() -> None:
+    script = render(cluster(runtime={"kind": "docker", "image": "vllm/vllm-openai:v0.11.0", "mounts": ["/m:/m"]}))
+    line = next(ln for ln in script.splitlines() if ln.strip().startswith("setsid env"))
+    for part in ("docker run --rm", "--network host", "--ipc host", "--ulimit memlock=-1:-1", "--gpus all",
+                 "-v /m:/m", "-e VLLM_HOST_IP", "vllm/vllm-openai:v0.11.0"):  # fmt: skip
+        assert part in line
+    assert "docker rm -f" in script
+
+
+def test_pyxis_runtime_gives_srun_the_image_and_mounts() -> None:
+    script = render(cluster(runtime={"kind": "pyxis", "image": "nvcr.io#vllm:1", "mounts": ["/a:/a", "/b:/b"]}))
+    step = next(ln for ln in script.splitlines() if "--kill-on-bad-exit=1" in ln)
+    assert "--container-image=nvcr.io#vllm:1" in step and "--container-mounts=/a:/a,/b:/b" in step
+
+
+def test_apptainer_runtime_runs_the_engine_with_gpus() -> None:
+    script = render(cluster(runtime={"kind": "apptainer", "image": "/images/vllm.sif", "mounts": ["/m:/m"]}))
+    assert "apptainer exec --nv --bind /m:/m /images/vllm.sif" in script
+
+
+def test_containers_need_an_image() -> None:
+    with pytest.raises(LcError, match=r"needs runtime\.image"):
+        batch_script(DEPLOYMENT, cluster(runtime={"kind": "docker"}), ServeOptions())
+
+
+def test_engine_args_may_not_rewire_the_layout() -> None:
+    for arg in ("--data-parallel-size=4", "--headless", "--tensor-parallel-size", "--data-parallel-rank=1"):
+        with pytest.raises(LcError, match="would change what lc-cluster plans"):
+            batch_script(DEPLOYMENT, cluster(), ServeOptions(engine_args=(arg,)))
+
+
+def test_cluster_env_may_not_override_per_node_settings() -> None:
+    with pytest.raises(LcError, match="VLLM_HOST_IP"):
+        batch_script(DEPLOYMENT, cluster(runtime={"env": {"VLLM_HOST_IP": "1.2.3.4"}}), ServeOptions())
+
+
+def test_sbatch_options_come_from_the_cluster_file() -> None:
+    spec = cluster(slurm={"partition": "gpu", "account": "llm", "qos": "high", "time_limit": "4:00:00",
+                          "extra_sbatch": ["--exclusive"]})  # fmt: skip
+    script = render(spec, ready_timeout_s=77)
+    for line in ("#SBATCH --partition=gpu", "#SBATCH --account=llm", "#SBATCH --qos=high", "#SBATCH --exclusive",
+                 "#SBATCH --time=4:00:00", "#SBATCH --nodes=2", "#SBATCH --gres=gpu:8"):  # fmt: skip
+        assert line in script.splitlines()
+    assert "wait-ready http://127.0.0.1:8000/health 77 " in script
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"paths": {"log_dir": "/shared/my logs"}}, "'paths.log_dir'"),
+        ({"paths": {"log_dir": "relative/logs"}}, "'paths.log_dir'"),
+        ({"slurm": {"partition": "gpu;reboot"}}, "'slurm.partition'"),
+        ({"slurm": {"extra_sbatch": ["--wrap=reboot now"]}}, "'slurm.extra_sbatch'"),
+        ({"runtime": {"env": {"BAD-NAME": "x"}}}, "'runtime.env'"),
+        ({"slurm": {"partiton": "gpu"}}, "did you mean 'partition'"),
+    ],
+)
+def test_bad_cluster_files_are_refused_with_the_key(tmp_path: Path, changes: dict[str, Any], message: str) -> None:
+    doc = {"name": "t", "gpu": "H800-80G", "gpus_per_node": 8, "paths": {"log_dir": "/shared/logs"}, **changes}
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    result = cli("serve", "longcat-flash-chat", "--cluster", str(path), "--nodes", "2", "--dry-run")
+    assert result.returncode == 2
+    assert message in result.stderr
+
+
+def test_init_writes_a_cluster_file_that_loads_and_dry_run_prints_the_script(tmp_path: Path) -> None:
+    env_home = {"LC_CLUSTER_HOME": str(tmp_path)}
+    done = subprocess.run(["python3", "-m", "lc_cluster", "init", "--name", "prod"], capture_output=True, text=True,
+                          env={**__import__("os").environ, **env_home}, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    path = tmp_path / "clusters" / "prod.yaml"
+    again = cli("init", "--name", str(path))
+    assert again.returncode == 2 and "--force" in again.stderr
+    dry = cli("serve", "longcat-flash-chat", "--cluster", str(path), "--nodes", "2", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout.startswith("#!/bin/bash") and "#SBATCH --partition=gpu" in dry.stdout
+    assert "NCCL_IB_HCA=mlx5_0,mlx5_1,mlx5_2,mlx5_3" in dry.stdout
