@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.conftest import cli
 from tests.integration.conftest import in_hub, job_processes, queue, wait_for
@@ -66,6 +67,10 @@ def test_vllm_dp2_answers_through_the_head_and_both_ranks_serve(sandbox: dict[st
     for engine, value in re.findall(r'^vllm:request_success_total\{engine="(\d+)"[^}]*\} ([\d.]+)$', metrics, re.M):
         served[engine] = served.get(engine, 0.0) + float(value)
     assert served.get("0", 0) > 0 and served.get("1", 0) > 0, served
+
+    worker_log = cli("logs", job["job_id"], "--node", "1", "--lines", "5")
+    assert worker_log.returncode == 0
+    assert worker_log.stdout.splitlines() == (Path(job["log_dir"]) / "node-1.log").read_text().splitlines()[-5:]
 
     status = json.loads(cli("status", job["job_id"], "--json").stdout)
     assert {k: status[k] for k in ("job_id", "state", "endpoint", "log_dir")} == {
@@ -192,3 +197,35 @@ def test_sandbox_up_again_is_idempotent_and_fast(sandbox: dict[str, Any]) -> Non
     assert time.monotonic() - start < 30
     status = json.loads(cli("sandbox", "status", "--json").stdout)
     assert status["up"] and [n["state"] for n in status["nodes"]] == ["idle", "idle"]
+
+
+def test_without_an_interface_nodes_still_avoid_the_loopback_hostname(
+    sandbox: dict[str, Any], recorder_cluster: str, tmp_path: Path
+) -> None:
+    doc = yaml.safe_load(Path(recorder_cluster).read_text())
+    del doc["network"]["service_interface"]
+    path = tmp_path / "no-interface.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    job = _serve("serve", "longcat-flash-chat", "-e", "sglang", "--cluster", str(path), "--nodes", "2", "--json")
+    assert job["returncode"] == 0, job
+    for index, node in enumerate(sandbox["nodes"]):
+        received = _recorded(job, node["name"])
+        assert received["hostname_resolves_to"] == "127.0.1.1"  # the trap is there
+        assert _cmd(job, index)["node_ip"] == received["env"]["SGLANG_HOST_IP"] == node["ip"]
+        assert f"{sandbox['nodes'][0]['ip']}:5000" in received["argv"]
+    _stop(job["job_id"])
+
+
+def test_no_wait_returns_at_once_and_status_follows_the_job(sandbox: dict[str, Any], recorder_cluster: str) -> None:
+    start = time.monotonic()
+    job = _serve("serve", "longcat-flash-chat", "-e", "sglang", "--cluster", recorder_cluster, "--nodes", "2",
+                 "--no-wait", "--json")  # fmt: skip
+    assert job["returncode"] == 0 and job["state"] == "SUBMITTED"
+    assert time.monotonic() - start < 10
+    ready = wait_for(
+        lambda: (s := json.loads(cli("status", job["job_id"], "--json").stdout))["phase"] == "ready" and s, 60, "ready"
+    )
+    assert ready["state"] == "RUNNING" and ready["endpoint"] == f"http://{sandbox['nodes'][0]['ip']}:30000"
+    listed = json.loads(cli("status", "--json").stdout)
+    assert job["job_id"] in [j["job_id"] for j in listed]
+    _stop(job["job_id"])

@@ -19,7 +19,12 @@ def main(args: list[str]) -> None:
             host = value
         elif flag == "--port":
             port = int(value)
-    record = {"argv": argv, "env": dict(os.environ), "hostname": socket.gethostname()}
+    record = {
+        "argv": argv,
+        "env": dict(os.environ),
+        "hostname": socket.gethostname(),
+        "hostname_resolves_to": socket.gethostbyname(socket.gethostname()),
+    }
     path = os.path.join(os.environ["LC_JOB_DIR"], f"recorded-{socket.gethostname()}.json")
     with open(path, "w") as f:
         json.dump(record, f, indent=2)
