@@ -16,7 +16,7 @@ echo
 lc-cluster status "$job"
 cat <<HINT
 
-Next:  lc-cluster logs $job --node 1      # the worker's engine log
-       lc-cluster stop $job               # stop the job
-       lc-cluster sandbox down            # remove the sandbox (caches stay in ~/.cache/lc-cluster)
+Next:  lc-cluster logs $job --node 1    # the worker's engine log
+       lc-cluster stop $job             # stop the job
+       lc-cluster sandbox down        # remove the sandbox (caches stay in ~/.cache/lc-cluster)
 HINT
