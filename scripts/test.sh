@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The project's test command: lint, type check, then every test. CI runs exactly this (see .ci/run).
+# The project's test command: lint (ruff, ansible-lint), type check, then every test. CI runs exactly this (see .ci/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
@@ -7,4 +7,5 @@ export PATH="$PWD/.venv/bin:$PATH"
 ruff check .
 ruff format --check .
 mypy lc_cluster
+ansible-lint --offline --profile production roles playbooks
 exec pytest -q "$@"

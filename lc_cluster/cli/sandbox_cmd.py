@@ -18,15 +18,19 @@ sandbox = typer.Typer(
 def up(
     nodes: Annotated[int, typer.Option("--nodes", "-N", help="Compute nodes.")] = 2,
     gpus_per_node: Annotated[int, typer.Option("--gpus-per-node", "-G", help="Stand-in GPUs per node.")] = 1,
+    bare: Annotated[bool, typer.Option("--bare", help="Bare systemd hosts with sshd, for 'lc-cluster up'.")] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Install what it needs and start the controller and N nodes (idempotent; caches the slow parts)."""
     from lc_cluster.sandbox.sandbox import up as sandbox_up
 
     err = console(stderr=True)
-    result = sandbox_up(nodes, gpus_per_node, lambda text: err.print(f"sandbox: {text}", markup=False))
+    result = sandbox_up(nodes, gpus_per_node, lambda text: err.print(f"sandbox: {text}", markup=False), bare=bare)
     if as_json:
         emit_json(result)
+    elif bare:
+        console().print(f"sandbox up: {len(result['nodes'])} bare hosts; inventory {result['inventory']}")
+        console().print(f"next: lc-cluster up -i {result['inventory']}", markup=False)
     else:
         console().print(f"sandbox up: {len(result['nodes'])} nodes; cluster file {result['cluster_file']}")
         console().print("next: lc-cluster serve tiny --cluster sandbox --nodes 2", markup=False)

@@ -14,26 +14,27 @@ from lc_cluster.sandbox.topology import Host
 from lc_cluster.templates import render
 
 
-def up_network(count: int) -> None:
+def up_network(hosts: list[Host]) -> None:
+    """A namespace per host, each joined to a bridge that lives inside the hub namespace: the machine's own
+    namespace never gets a test address."""
     hub = topology.controller()
     if not netns_exists(hub.netns):
         run("ip", "netns", "add", hub.netns)
-        # The bridge lives inside the hub namespace: the machine's own namespace never gets a test address.
         run("ip", "-n", hub.netns, "link", "add", topology.BRIDGE, "type", "bridge")
         run("ip", "-n", hub.netns, "addr", "add", f"{hub.ip}/24", "dev", topology.BRIDGE)
         run("ip", "-n", hub.netns, "link", "set", topology.BRIDGE, "up")
         run("ip", "-n", hub.netns, "link", "set", "lo", "up")
-    for i, node in enumerate(topology.nodes(count), start=1):
-        if netns_exists(node.netns):
+    for host in hosts:
+        if netns_exists(host.netns):
             continue
-        run("ip", "netns", "add", node.netns)
-        port = f"{topology.PREFIX}v{i}"
+        run("ip", "netns", "add", host.netns)
+        port = f"{topology.PREFIX}v-{host.hostname}"
         # Both ends are created straight into their namespaces.
-        run("ip", "link", "add", port, "netns", hub.netns, "type", "veth", "peer", "name", "eth0", "netns", node.netns)
+        run("ip", "link", "add", port, "netns", hub.netns, "type", "veth", "peer", "name", "eth0", "netns", host.netns)
         run("ip", "-n", hub.netns, "link", "set", port, "master", topology.BRIDGE, "up")
-        run("ip", "-n", node.netns, "addr", "add", f"{node.ip}/24", "dev", "eth0")
-        run("ip", "-n", node.netns, "link", "set", "eth0", "up")
-        run("ip", "-n", node.netns, "link", "set", "lo", "up")
+        run("ip", "-n", host.netns, "addr", "add", f"{host.ip}/24", "dev", "eth0")
+        run("ip", "-n", host.netns, "link", "set", "eth0", "up")
+        run("ip", "-n", host.netns, "link", "set", "lo", "up")
 
 
 def down_network(names: list[str]) -> None:

@@ -15,7 +15,7 @@ import yaml
 import lc_cluster
 from lc_cluster.errors import LcError
 from lc_cluster.paths import cache_home, config_home, state_home
-from lc_cluster.sandbox import daemons, engine_env, topology
+from lc_cluster.sandbox import bare, daemons, engine_env, topology
 from lc_cluster.sandbox.system import (
     alive,
     apt_install,
@@ -38,6 +38,7 @@ class SandboxState:
     gpus_per_node: int
     pids: dict[str, int]
     started_at: float
+    bare: bool = False
 
 
 def root() -> Path:
@@ -67,12 +68,22 @@ def _timed(progress: Progress, what: str, action: Callable[[], object]) -> objec
     return result
 
 
-def up(nodes: int, gpus_per_node: int, progress: Progress) -> dict[str, Any]:
+def inventory_file() -> Path:
+    return root() / "inventory.yml"
+
+
+def up(nodes: int, gpus_per_node: int, progress: Progress, bare: bool = False) -> dict[str, Any]:
     if not 1 <= nodes <= topology.MAX_NODES:
         raise LcError(f"--nodes must be between 1 and {topology.MAX_NODES}")
     if not 1 <= gpus_per_node <= 64:
         raise LcError("--gpus-per-node must be between 1 and 64")
     require_root()
+    state = _load()
+    if state and state.bare != bare:
+        kind = "bare hosts" if state.bare else "a Slurm sandbox"
+        raise LcError(f"the sandbox here runs {kind}: 'lc-cluster sandbox down' first")
+    if bare:
+        return _up_bare(nodes, progress)
     missing = missing_packages(PACKAGES)
     if missing:
         _timed(progress, f"installing {' '.join(missing)}", lambda: apt_install(missing))
@@ -88,7 +99,6 @@ def up(nodes: int, gpus_per_node: int, progress: Progress) -> dict[str, Any]:
     )
     _timed(progress, f"tiny model {engine_env.TINY_MODEL_ID}", lambda: engine_env.ensure_tiny_model(cache, texts))
 
-    state = _load()
     if state and (state.nodes, state.gpus_per_node) == (nodes, gpus_per_node) and all(map(alive, state.pids.values())):
         progress(f"Slurm: already up with {nodes} nodes")
     else:
@@ -100,10 +110,40 @@ def up(nodes: int, gpus_per_node: int, progress: Progress) -> dict[str, Any]:
     return status()
 
 
+def _up_bare(nodes: int, progress: Progress) -> dict[str, Any]:
+    missing = missing_packages(bare.HOST_PACKAGES)
+    if missing:
+        _timed(progress, f"installing {' '.join(missing)}", lambda: apt_install(missing))
+    cache = cache_home()
+    cache.mkdir(parents=True, exist_ok=True)
+    _timed(progress, f"Debian {bare.RELEASE} host image", lambda: bare.ensure_image(cache))
+    mirror = _timed(progress, "package mirror", lambda: bare.ensure_mirror(cache))
+    key = bare.ensure_key(cache)
+    state = _load()
+    if state and state.nodes == nodes and all(map(alive, state.pids.values())):
+        progress(f"hosts: already up ({nodes} nodes and a controller)")
+    else:
+        if state:
+            _teardown(state, progress, keep_files=False)
+
+        def boot() -> None:
+            base = root()
+            base.mkdir(parents=True, exist_ok=True)
+            daemons.up_network(bare.hosts(nodes))
+            assert isinstance(mirror, Path)
+            pids = bare.start_hosts(base, cache, nodes, key, mirror)
+            _save(SandboxState(nodes=nodes, gpus_per_node=0, pids=pids, started_at=time.time(), bare=True))
+            bare.wait_ssh(nodes, key)
+
+        _timed(progress, f"hosts: controller and {nodes} nodes (systemd, sshd)", boot)
+    bare.write_inventory(inventory_file(), nodes, key)
+    return status()
+
+
 def _start(nodes: int, gpus_per_node: int) -> SandboxState:
     base = root()
     base.mkdir(parents=True, exist_ok=True)
-    daemons.up_network(nodes)
+    daemons.up_network(topology.nodes(nodes))
     pids = {"munged": daemons.start_munge(base)}
     daemons.write_config(base, nodes, gpus_per_node)
     pids.update(daemons.start_slurm(base, nodes))
@@ -144,6 +184,14 @@ def status() -> dict[str, Any]:
     if state is None:
         return {"up": False, "cluster_file": None, "inventory": None, "nodes": []}
     daemons_alive = {name: alive(pid) for name, pid in state.pids.items()}
+    if state.bare:
+        return {
+            "up": all(daemons_alive.values()),
+            "cluster_file": None,
+            "inventory": str(inventory_file()),
+            "nodes": [{"name": h.hostname, "ip": h.ip, "netns": h.netns} for h in bare.hosts(state.nodes)],
+            "daemons": daemons_alive,
+        }
     sinfo = ""
     if all(daemons_alive.values()):
         sinfo = run(*daemons.slurm_client(root()), "sinfo", "-h", "-N", "-o", "%N %t", check=False)
@@ -189,7 +237,7 @@ def _teardown(state: SandboxState | None, progress: Progress, keep_files: bool) 
         daemons.stop_all(state.pids)
     # Anything still running in the sandbox's namespaces was started there by the sandbox's jobs.
     count = state.nodes if state else topology.MAX_NODES
-    names = [topology.HUB, *(h.netns for h in topology.nodes(count))]
+    names = [topology.HUB, topology.bare_controller().netns, *(h.netns for h in topology.nodes(count))]
     for name in names:
         inode = netns_inode(name)
         if inode is not None:

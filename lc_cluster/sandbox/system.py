@@ -11,11 +11,14 @@ from pathlib import Path
 from lc_cluster.errors import LcError
 
 
-def run(*argv: str, check: bool = True, timeout: float = 600, env: dict[str, str] | None = None) -> str:
+def run(
+    *argv: str, check: bool = True, timeout: float = 600, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> str:
     try:
         done = subprocess.run(
-            argv, capture_output=True, text=True, timeout=timeout, check=False, env={**os.environ, **(env or {})}
-        )
+            argv, capture_output=True, text=True, timeout=timeout, check=False, env={**os.environ, **(env or {})},
+            cwd=cwd,
+        )  # fmt: skip
     except FileNotFoundError:
         raise LcError(f"{argv[0]} is not installed") from None
     if check and done.returncode != 0:

@@ -25,3 +25,8 @@ def controller() -> Host:
 
 def nodes(count: int) -> list[Host]:
     return [Host(hostname=f"n{i}", ip=f"{SUBNET}.{10 + i}", netns=f"{PREFIX}-n{i}") for i in range(1, count + 1)]
+
+
+def bare_controller() -> Host:
+    """The bare sandbox's controller host: a container of its own, unlike the Slurm sandbox's hub daemon."""
+    return Host(hostname="ctl", ip=f"{SUBNET}.2", netns=f"{PREFIX}-ctl")

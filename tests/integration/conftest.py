@@ -25,15 +25,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    if os.geteuid() != 0:
-        pytest.fail("the sandbox tests need root (network namespaces and Slurm daemons)")
-    if Path("/run/netns", HUB).exists():
-        pytest.fail("a sandbox is already up on this machine: run 'lc-cluster sandbox down' first")
-    home = tmp_path_factory.mktemp("lc-home")
-    os.environ["LC_CLUSTER_HOME"] = str(home / "config")
-    os.environ["LC_CLUSTER_STATE"] = str(home / "state")
+    use_own_home(tmp_path_factory)
     # Two nodes with eight stand-in GPUs each: the guides' 2 x 8 layouts fit, and vLLM jobs ask for one per node.
     result = cli("sandbox", "up", "--nodes", "2", "--gpus-per-node", "8", "--json", timeout=1800)
     assert result.returncode == 0, result.stderr
@@ -46,7 +40,7 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
         assert not Path("/run/netns", HUB).exists()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def recorder_cluster(sandbox: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> str:
     """The sandbox's cluster file with H800 nodes whose SGLang 'venv' is the recorder."""
     doc = yaml.safe_load(Path(sandbox["cluster_file"]).read_text())
@@ -56,6 +50,17 @@ def recorder_cluster(sandbox: dict[str, Any], tmp_path_factory: pytest.TempPathF
     path = tmp_path_factory.mktemp("clusters") / "recorder.yaml"
     path.write_text(yaml.safe_dump(doc))
     return str(path)
+
+
+def use_own_home(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Config and state of the tests' own (the caches stay shared), and no sandbox of anyone else's running."""
+    if os.geteuid() != 0:
+        pytest.fail("the sandbox tests need root (network namespaces, daemons, containers)")
+    if Path("/run/netns", HUB).exists():
+        pytest.fail("a sandbox is already up on this machine: run 'lc-cluster sandbox down' first")
+    home = tmp_path_factory.mktemp("lc-home")
+    os.environ["LC_CLUSTER_HOME"] = str(home / "config")
+    os.environ["LC_CLUSTER_STATE"] = str(home / "state")
 
 
 def queue() -> list[str]:

@@ -1,0 +1,75 @@
+"""`lc-cluster up` and `lc-cluster inventory check`: provision hosts with the project's Ansible roles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from lc_cluster.cli.options import JsonFlag
+from lc_cluster.cli.output import console, emit_json, table
+
+InventoryOpt = Annotated[Path, typer.Option("--inventory", "-i", help="Ansible inventory (file or directory).")]
+inventory_app = typer.Typer(help="Inventory checks.", no_args_is_help=True)
+
+
+def up(
+    inventory: InventoryOpt,
+    tags: Annotated[str | None, typer.Option("--tags", help="Only these tags (e.g. base,slurm).")] = None,
+    limit: Annotated[str | None, typer.Option("--limit", help="Only these hosts or groups.")] = None,
+    check: Annotated[bool, typer.Option("--check", help="Change nothing; report what would change.")] = False,
+    diff: Annotated[bool, typer.Option("--diff", help="Show the changes to files.")] = False,
+    playbook: Annotated[str, typer.Option("--playbook", help="Playbook in playbooks/.")] = "site.yml",
+    as_json: JsonFlag = False,
+) -> None:
+    """Provision the inventory's hosts: checks the inventory first, then runs the roles, host by host."""
+    from lc_cluster.errors import LcError
+    from lc_cluster.provision import inventory as inv
+    from lc_cluster.provision.runner import PLAYBOOKS, RunOptions, run_playbook
+
+    if not (PLAYBOOKS / playbook).is_file():
+        names = ", ".join(sorted(p.name for p in PLAYBOOKS.glob("*.yml")))
+        raise LcError(f"no playbook {playbook}: use one of {names}")
+    inv.check(inventory)
+    err = console(stderr=True)
+    with err.status("starting") as live:
+
+        def progress(host: str, status: str, task: str) -> None:
+            if status in ("failed", "unreachable"):
+                err.print(f"[red]{host}: {status}[/] {task}")
+            live.update(f"{host}: {task} ({status})")
+
+        result = run_playbook(playbook, inventory, RunOptions(tags=tags, limit=limit, check=check, diff=diff), progress)
+    if as_json:
+        emit_json({"hosts": {h: r.as_dict() for h, r in sorted(result.hosts.items())}, "ok": result.ok,
+                   "artifacts": str(result.artifacts)})  # fmt: skip
+    else:
+        table(
+            f"{playbook}: {result.status} in {result.seconds:.0f} s",
+            ["host", "ok", "changed", "failed", "unreachable"],
+            ([h, r.ok, r.changed, r.failed, r.unreachable] for h, r in sorted(result.hosts.items())),
+        )
+        for host, recap in sorted(result.hosts.items()):
+            for message in recap.messages:
+                err.print(f"{host}: {message}", markup=False)
+        err.print(f"artifacts: {result.artifacts}", markup=False)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@inventory_app.command("check")
+def check_inventory(inventory: InventoryOpt, as_json: JsonFlag = False) -> None:
+    """Validate groups and variables without touching any host."""
+    from lc_cluster.provision import inventory as inv
+
+    groups = inv.check(inventory)
+    if as_json:
+        emit_json({"ok": True, "groups": groups})
+    else:
+        typer.echo(f"{inventory}: ok ({', '.join(f'{g}: {len(h)}' for g, h in groups.items())})")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(up)
+    app.add_typer(inventory_app, name="inventory")

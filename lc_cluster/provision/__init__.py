@@ -1,0 +1,1 @@
+"""Provisioning GPU hosts with the project's Ansible roles, driven through ansible-runner."""

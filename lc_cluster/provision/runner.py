@@ -1,0 +1,119 @@
+"""Run a playbook through ansible-runner: live progress per host and task, a recap per host, artifacts kept."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lc_cluster.paths import state_home
+
+PROJECT = Path(__file__).resolve().parent.parent.parent
+PLAYBOOKS = PROJECT / "playbooks"
+ROLES = PROJECT / "roles"
+COUNTS = ("ok", "changed", "failed", "unreachable")
+
+
+@dataclass
+class HostRecap:
+    ok: int = 0
+    changed: int = 0
+    failed: int = 0
+    unreachable: int = 0
+    skipped: int = 0
+    messages: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, int]:
+        return {k: getattr(self, k) for k in COUNTS}
+
+
+@dataclass
+class RunResult:
+    status: str
+    rc: int
+    hosts: dict[str, HostRecap]
+    artifacts: Path
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return self.rc == 0 and not any(h.failed or h.unreachable for h in self.hosts.values())
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    tags: str | None = None
+    limit: str | None = None
+    check: bool = False
+    diff: bool = False
+    extravars: dict[str, Any] = field(default_factory=dict)
+
+
+Progress = Callable[[str, str, str], None]
+"""(host, status, task name) for each task result as it arrives."""
+
+
+def _reason(result: dict[str, Any]) -> str:
+    """A failure's own words; for a loop, those of the first item that failed."""
+    for item in result.get("results", []):
+        if isinstance(item, dict) and item.get("failed"):
+            return f"{item.get('item', '')}: {_reason(item)}"
+    return str(result.get("msg") or result.get("stderr") or result.get("reason") or "").strip()
+
+
+def run_playbook(playbook: str, inventory: Path, options: RunOptions, progress: Progress) -> RunResult:
+    import ansible_runner
+
+    # A fresh private data dir per run: ansible-runner writes its options (--check among them) into env/ there and
+    # reuses them on the next run that does not pass its own, so a shared dir turns every run after a --check
+    # into a check.
+    artifacts = state_home() / "ansible" / (time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3))
+    artifacts.mkdir(parents=True)
+    hosts: dict[str, HostRecap] = {}
+    cmdline = []
+    if options.check:
+        cmdline.append("--check")
+    if options.diff:
+        cmdline.append("--diff")
+
+    def on_event(event: dict[str, Any]) -> bool:
+        data = event.get("event_data", {})
+        host = data.get("host")
+        kind = event.get("event", "")
+        if host and kind.startswith("runner_on_"):
+            status = kind.removeprefix("runner_on_")
+            recap = hosts.setdefault(host, HostRecap())
+            if status in ("failed", "unreachable"):
+                recap.messages.append(f"{data.get('task', '')}: {_reason(data.get('res', {}))}".strip())
+            progress(host, status, str(data.get("task", "")))
+        return True
+
+    start = time.monotonic()
+    runner = ansible_runner.run(
+        private_data_dir=str(artifacts),
+        project_dir=str(PLAYBOOKS),
+        playbook=str(PLAYBOOKS / playbook),
+        inventory=str(inventory.resolve()),
+        roles_path=[str(ROLES)],
+        tags=options.tags,
+        limit=options.limit,
+        extravars=options.extravars or None,
+        cmdline=" ".join(cmdline) or None,
+        event_handler=on_event,
+        quiet=True,
+        envvars={"ANSIBLE_HOST_KEY_CHECKING": "False", "ANSIBLE_RETRY_FILES_ENABLED": "False"},
+    )
+    # The final stats are the authority for the counts; the events above give live progress and failure text.
+    stats = runner.stats or {}
+    for count in ("ok", "changed", "failures", "dark", "skipped"):
+        for host, number in (stats.get(count) or {}).items():
+            recap = hosts.setdefault(host, HostRecap())
+            name = {"failures": "failed", "dark": "unreachable"}.get(count, count)
+            setattr(recap, name, number)
+    return RunResult(
+        status=runner.status, rc=runner.rc, hosts=hosts, artifacts=Path(runner.config.artifact_dir),
+        seconds=time.monotonic() - start,
+    )  # fmt: skip
