@@ -19,6 +19,14 @@ def copy_example(tmp_path: Path) -> Path:
     return target
 
 
+def with_vars(tmp_path: Path, text: str) -> Path:
+    """The example inventory with more lines in its group_vars/all.yml."""
+    inventory = copy_example(tmp_path)
+    vars_file = inventory / "group_vars" / "all.yml"
+    vars_file.write_text(vars_file.read_text() + text)
+    return inventory
+
+
 def test_the_example_inventory_passes() -> None:
     result = cli("inventory", "check", "-i", str(EXAMPLE), "--json")
     assert result.returncode == 0, result.stderr
@@ -27,18 +35,14 @@ def test_the_example_inventory_passes() -> None:
 
 
 def test_a_misspelt_variable_names_the_right_one(tmp_path: Path) -> None:
-    inventory = copy_example(tmp_path)
-    vars_file = inventory / "group_vars" / "all.yml"
-    vars_file.write_text(vars_file.read_text() + "slurm_partiton: batch\n")
+    inventory = with_vars(tmp_path, "slurm_partiton: batch\n")
     result = cli("inventory", "check", "-i", str(inventory))
     assert result.returncode == 2
     assert "unknown variable 'slurm_partiton' (did you mean 'slurm_partition'?)" in result.stderr
 
 
 def test_wrong_types_and_choices_are_refused(tmp_path: Path) -> None:
-    inventory = copy_example(tmp_path)
-    vars_file = inventory / "group_vars" / "all.yml"
-    vars_file.write_text(vars_file.read_text() + "base_nofile: lots\nslurm_proctrack: proctrack/pgid\n")
+    inventory = with_vars(tmp_path, "base_nofile: lots\nslurm_proctrack: proctrack/pgid\n")
     result = cli("inventory", "check", "-i", str(inventory))
     assert result.returncode == 2
     assert "'base_nofile' must be of type int, not str" in result.stderr
@@ -55,9 +59,7 @@ def test_groups_the_playbooks_need(tmp_path: Path) -> None:
 
 
 def test_up_refuses_a_bad_inventory_before_running_anything(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    inventory = copy_example(tmp_path)
-    vars_file = inventory / "group_vars" / "all.yml"
-    vars_file.write_text(vars_file.read_text() + "slurm_munge_keys: abc\n")
+    inventory = with_vars(tmp_path, "slurm_munge_keys: abc\n")
     state = tmp_path / "state"
     monkeypatch.setenv("LC_CLUSTER_STATE", str(state))
     result = cli("up", "-i", str(inventory))

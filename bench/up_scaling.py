@@ -1,0 +1,48 @@
+"""Provisioning time: a cold `lc-cluster up` and a re-run on 2 and on 4 bare sandbox hosts.
+
+Run as root with no sandbox up: python bench/up_scaling.py. Prints the times and the ratios against the targets
+(a re-run <= 25% of a cold run; 4 hosts <= 1.5 x the time of 2).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+
+def lc(*args: str) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run([sys.executable, "-m", "lc_cluster", *args], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"lc-cluster {' '.join(args)} failed: {done.stderr[-2000:]}")
+    return done
+
+
+def timed_up(inventory: str) -> float:
+    start = time.perf_counter()
+    lc("up", "-i", inventory, "--json")
+    return time.perf_counter() - start
+
+
+def main() -> int:
+    if json.loads(lc("sandbox", "status", "--json").stdout)["up"]:
+        raise SystemExit("a sandbox is up: run 'lc-cluster sandbox down' first")
+    results = {}
+    for nodes in (2, 4):
+        status = json.loads(lc("sandbox", "up", "--bare", "--nodes", str(nodes), "--json").stdout)
+        try:
+            cold = timed_up(status["inventory"])
+            rerun = timed_up(status["inventory"])
+        finally:
+            lc("sandbox", "down")
+        results[nodes] = (cold, rerun)
+        print(f"{nodes} nodes + controller: cold up {cold:6.1f} s, re-run {rerun:6.1f} s ({rerun / cold:.0%} of cold)")
+    (cold2, rerun2), (cold4, rerun4) = results[2], results[4]
+    print(f"re-run / cold: {rerun2 / cold2:.0%} (2 nodes), {rerun4 / cold4:.0%} (4 nodes)   target <= 25%")
+    print(f"cold up, 4 nodes / 2 nodes: {cold4 / cold2:.2f}   target <= 1.5")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
