@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import shlex
 import sys
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from rich.console import Console
-
-_PLACEHOLDER = "${"
 
 
 def emit_json(value: Any) -> None:
@@ -24,16 +21,11 @@ def console(stderr: bool = False) -> Console:
     return Console(stderr=stderr, highlight=False)
 
 
-def shell_word(word: str) -> str:
-    """Quote for a POSIX shell; run-time placeholders stay expandable so the line can be pasted as is."""
-    if _PLACEHOLDER in word and "'" not in word and '"' not in word and "`" not in word and "\\" not in word:
-        return f'"{word}"'
-    return shlex.quote(word)
-
-
 def shell_line(env: Mapping[str, str], argv: Iterable[str]) -> str:
-    assignments = [f"{k}={shell_word(v)}" for k, v in env.items()]
-    return " ".join([*assignments, *(shell_word(a) for a in argv)])
+    """A line to paste into a shell: run-time placeholders stay expandable, everything else is literal."""
+    from lc_cluster.templates import word
+
+    return " ".join([*(f"{k}={word(v)}" for k, v in env.items()), *(word(a) for a in argv)])
 
 
 def table(title: str, columns: list[str], rows: Iterable[Iterable[object]]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from lc_cluster.catalog.schema import ModelSpec, Parallelism
@@ -58,7 +59,7 @@ def divisors(n: int) -> list[int]:
 
 
 def shape(
-    strategy: Parallelism, overrides: Overrides, nodes: int, gpus_per_node: int, tp_for_min: int
+    strategy: Parallelism, overrides: Overrides, nodes: int, gpus_per_node: int, min_tp: Callable[[], int]
 ) -> tuple[int, int, int]:
     """(tp, pp, dp) from the user's overrides, the rest filled in by the model's strategy."""
     total = nodes * gpus_per_node
@@ -78,7 +79,8 @@ def shape(
         return total, 1, 1
     if strategy == "dp":
         return 1, 1, total
-    return tp_for_min, 1, total // tp_for_min
+    tp = min_tp()
+    return tp, 1, total // tp
 
 
 def check_shape(tp: int, pp: int, dp: int, nodes: int, gpus_per_node: int, model: ModelSpec) -> None:

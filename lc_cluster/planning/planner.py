@@ -106,7 +106,7 @@ def _plan(request: PlanRequest, rules: EngineRules) -> Plan:
         )
 
     tp, pp, dp = shape(
-        recipe.parallelism, ov, request.nodes, request.gpus_per_node, _smallest_fitting_tp(request, rules)
+        recipe.parallelism, ov, request.nodes, request.gpus_per_node, lambda: _smallest_fitting_tp(request, rules)
     )
     check_shape(tp, pp, dp, request.nodes, request.gpus_per_node, model)
     layout = Layout(tp=tp, pp=pp, dp=dp, ep=1, nodes=request.nodes, gpus_per_node=request.gpus_per_node)

@@ -104,7 +104,7 @@ def up(nodes: int, gpus_per_node: int, progress: Progress, bare: bool = False) -
     else:
         if state:
             progress("Slurm: reconfiguring (stopping the old sandbox first)")
-            _teardown(state, progress, keep_files=False)
+            _teardown(state, progress)
         _timed(progress, f"Slurm: controller and {nodes} nodes", lambda: _start(nodes, gpus_per_node))
     _write_cluster_file(nodes, gpus_per_node, cache)
     return status()
@@ -124,7 +124,7 @@ def _up_bare(nodes: int, progress: Progress) -> dict[str, Any]:
         progress(f"hosts: already up ({nodes} nodes and a controller)")
     else:
         if state:
-            _teardown(state, progress, keep_files=False)
+            _teardown(state, progress)
 
         def boot() -> None:
             base = root()
@@ -215,7 +215,7 @@ def down(progress: Progress) -> bool:
     if state is None and not Path("/run/netns", topology.HUB).exists():
         progress("no sandbox here")
         return False
-    _teardown(state, progress, keep_files=False)
+    _teardown(state, progress)
     cluster_file().unlink(missing_ok=True)
     for record in (state_home() / "jobs").glob(f"{CLUSTER_NAME}-*.json"):
         record.unlink()
@@ -223,7 +223,7 @@ def down(progress: Progress) -> bool:
     return True
 
 
-def _teardown(state: SandboxState | None, progress: Progress, keep_files: bool) -> None:
+def _teardown(state: SandboxState | None, progress: Progress) -> None:
     base = root()
     if state and all(alive(state.pids.get(n)) for n in ("munged", "slurmctld")):
         jobs = run(*daemons.slurm_client(base), "squeue", "-h", "-o", "%i", check=False).split()
@@ -244,5 +244,4 @@ def _teardown(state: SandboxState | None, progress: Progress, keep_files: bool) 
             for pid in pids_in_netns(inode):
                 stop(pid, grace_s=5)
     daemons.down_network(names)
-    if not keep_files:
-        shutil.rmtree(base, ignore_errors=True)
+    shutil.rmtree(base, ignore_errors=True)
