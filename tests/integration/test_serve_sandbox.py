@@ -228,4 +228,13 @@ def test_no_wait_returns_at_once_and_status_follows_the_job(sandbox: dict[str, A
     assert ready["state"] == "RUNNING" and ready["endpoint"] == f"http://{sandbox['nodes'][0]['ip']}:30000"
     listed = json.loads(cli("status", "--json").stdout)
     assert job["job_id"] in [j["job_id"] for j in listed]
+
+    # --follow keeps printing the node's log while the job runs, and returns by itself once the job has ended.
+    follow = subprocess.Popen([sys.executable, "-m", "lc_cluster", "logs", job["job_id"], "--node", "1", "--follow"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    time.sleep(2)
+    assert follow.poll() is None, "--follow returned while the job was still running"
     _stop(job["job_id"])
+    out, _ = follow.communicate(timeout=30)
+    assert follow.returncode == 0
+    assert out == (Path(job["log_dir"]) / "node-1.log").read_text()
