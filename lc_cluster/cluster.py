@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Literal
@@ -151,8 +152,6 @@ class ClusterFile(_Strict):
 
 def cluster_path(ref: str | None) -> Path:
     """--cluster takes a path (anything with a '/' or ending in .yaml) or a name under ~/.config/lc-cluster/clusters."""
-    import os
-
     ref = ref or os.environ.get("LC_CLUSTER_CLUSTER") or "default"
     if "/" in ref or ref.endswith((".yaml", ".yml")):
         return Path(ref)
