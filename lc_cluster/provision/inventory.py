@@ -31,6 +31,9 @@ def role_options() -> dict[str, dict[str, Any]]:
 def load(path: Path) -> dict[str, Any]:
     from ansible_runner.interface import get_inventory
 
+    from lc_cluster.provision.runner import ansible_on_path
+
+    ansible_on_path()
     if not path.exists():
         raise LcError(f"no inventory at {path}")
     out, err = get_inventory("list", [str(path.resolve())], response_format="json", quiet=True)

@@ -1,28 +1,124 @@
-"""A flat apt repository holding packages and all they need, for hosts that cannot reach the distribution."""
+"""A package mirror for hosts that cannot reach the internet, as `lc-cluster mirror build` writes it.
+
+    OUT/debian/   flat apt repository: the distribution's packages the roles install, with all they need
+    OUT/nvidia/   NVIDIA's packages in two flat apt repositories laid out as NVIDIA's (cuda/, container/), signed
+                  by the mirror's own key (nvidia/repo.asc): the roles add them exactly as they add NVIDIA's
+    OUT/wheels/   Python wheels, for pip's --find-links
+
+Served over HTTP from one directory, it is what the roles' *_repo_url and base_package_mirror point at."""
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from lc_cluster.sandbox.system import run
 
 _CHROOT_CACHE = "var/cache/lc-mirror"
+SIGNER = "lc-cluster mirror <mirror@lc-cluster.invalid>"
+# Packages NVIDIA publishes beside its container toolkit (pyxis and enroot have no repository of their own).
+CONTAINER_PACKAGES = ("nvidia-container", "libnvidia-container", "enroot", "nvslurm-plugin-pyxis")
+# The distribution's packages the roles install (base, rdma, slurm, container_runtime, nvidia_driver's helpers).
+DISTRO_PACKAGES = [
+    "chrony", "python3-debian", "ca-certificates",
+    "rdma-core", "ibverbs-utils", "infiniband-diags", "perftest",
+    "slurmctld", "slurmd", "slurm-client", "munge",
+    "docker.io", "runc",
+]  # fmt: skip
 
 
-def build_from_root(root: Path, packages: list[str], out: Path) -> int:
+@dataclass(frozen=True)
+class MirrorSpec:
+    out: Path
+    # A system tree of the hosts' release: the distribution's closure is computed against it.
+    root: Path
+    packages: list[str] = field(default_factory=lambda: list(DISTRO_PACKAGES))
+    vendor_debs: list[Path] = field(default_factory=list)
+    standins: bool = False
+    wheels: list[str] = field(default_factory=list)
+
+
+def build(spec: MirrorSpec, signing_home: Path, progress: Callable[[str], None]) -> dict[str, int]:
+    """Every part of the mirror; returns how many files each holds."""
+    from lc_cluster.provision import standins
+
+    counts = {"debian": build_distro(spec.root, spec.packages, spec.out / "debian")}
+    progress(f"debian: {counts['debian']} packages")
+    if spec.vendor_debs or spec.standins:
+        with tempfile.TemporaryDirectory(prefix="lc-standins-") as work:
+            vendor = spec.vendor_debs + (standins.build(Path(work)) if spec.standins else [])
+            counts["nvidia"] = build_vendor(vendor, spec.out / "nvidia", signing_home)
+        progress(f"nvidia: {counts['nvidia']} packages in cuda/ and container/, signed (key: nvidia/repo.asc)")
+    if spec.wheels:
+        counts["wheels"] = download_wheels(spec.wheels, spec.out / "wheels")
+        progress(f"wheels: {counts['wheels']} files")
+    return counts
+
+
+def fingerprint(spec: MirrorSpec) -> str:
+    """Changes whenever the mirror would hold something else: packages, stand-in versions, wheels."""
+    from lc_cluster.provision import standins
+
+    parts = [*spec.packages, *map(str, spec.vendor_debs), *spec.wheels]
+    if spec.standins:
+        parts += [f"{p.name}={p.version}" for p in standins.packages()]
+        parts += [f.read_text() for f in sorted(standins.FILES.iterdir())]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+def build_distro(root: Path, packages: list[str], out: Path) -> int:
     """Download packages, with every dependency that the system tree at root lacks, into out; index them.
     The tree is one like the hosts run (same release), so the closure is exactly what the hosts will ask for."""
+    cache = root / _CHROOT_CACHE
+    # Only this build's closure goes into the mirror, and the tree (the hosts' image) does not keep the downloads.
+    shutil.rmtree(cache, ignore_errors=True)
     run("chroot", str(root), "apt-get", "update", "-qq")
     run(
         "chroot", str(root), "apt-get", "install", "-y", "-qq", "--download-only", "--no-install-recommends",
         "-o", f"Dir::Cache::archives=/{_CHROOT_CACHE}", *packages,
     )  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
-    for deb in (root / _CHROOT_CACHE).glob("*.deb"):
-        shutil.copy2(deb, out / deb.name)
+    for deb in cache.glob("*.deb"):
+        shutil.move(deb, out / deb.name)
+    shutil.rmtree(cache, ignore_errors=True)
     return index(out)
+
+
+def build_vendor(debs: list[Path], out: Path, signing_home: Path) -> int:
+    """NVIDIA's two repositories (cuda/: driver and fabric manager; container/: toolkit, enroot, pyxis), each signed,
+    with the public key beside them as repo.asc. Two, as NVIDIA has: one URL with two signers confuses apt."""
+    _ensure_signing_key(signing_home)
+    gpg = ["gpg", "--homedir", str(signing_home), "--batch", "--yes"]
+    for repo in ("cuda", "container"):
+        directory = out / repo
+        directory.mkdir(parents=True, exist_ok=True)
+        for deb in debs:
+            if vendor_repo(deb.name) == repo and deb.parent.resolve() != directory.resolve():
+                shutil.copy2(deb, directory / deb.name)
+        index(directory)
+        _write_release(directory)
+        run(*gpg, "--clearsign", "-o", str(directory / "InRelease"), str(directory / "Release"))
+        run(*gpg, "--armor", "--detach-sign", "-o", str(directory / "Release.gpg"), str(directory / "Release"))
+    (out / "repo.asc").write_text(run(*gpg, "--armor", "--export", SIGNER))
+    return len(list(out.glob("*/*.deb")))
+
+
+def vendor_repo(deb_name: str) -> str:
+    return "container" if deb_name.startswith(CONTAINER_PACKAGES) else "cuda"
+
+
+def download_wheels(requirements: list[str], out: Path) -> int:
+    out.mkdir(parents=True, exist_ok=True)
+    run(sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check", "-d", str(out), *requirements,
+        timeout=3600)  # fmt: skip
+    return len(list(out.glob("*.whl"))) + len(list(out.glob("*.tar.gz")))
 
 
 def index(out: Path) -> int:
@@ -31,3 +127,20 @@ def index(out: Path) -> int:
     with gzip.open(out / "Packages.gz", "wt") as f:
         f.write(listing)
     return len(list(out.glob("*.deb")))
+
+
+def _write_release(out: Path) -> None:
+    files = [out / "Packages", out / "Packages.gz"]
+    lines = [f"Date: {time.strftime('%a, %d %b %Y %H:%M:%S UTC', time.gmtime())}"]
+    for field, algorithm in (("MD5Sum", "md5"), ("SHA256", "sha256")):
+        lines.append(f"{field}:")
+        lines += [f" {hashlib.new(algorithm, f.read_bytes()).hexdigest()} {f.stat().st_size} {f.name}" for f in files]
+    (out / "Release").write_text("\n".join(lines) + "\n")
+
+
+def _ensure_signing_key(home: Path) -> None:
+    """The mirror's key is made once and kept, so hosts that trust it keep trusting rebuilt mirrors."""
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    gpg = ["gpg", "--homedir", str(home), "--batch"]
+    if SIGNER.split("<")[1].rstrip(">") not in run(*gpg, "--list-secret-keys", check=False):
+        run(*gpg, "--passphrase", "", "--quick-gen-key", SIGNER, "ed25519", "sign", "never")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import secrets
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,6 +17,14 @@ PROJECT = Path(__file__).resolve().parent.parent.parent
 PLAYBOOKS = PROJECT / "playbooks"
 ROLES = PROJECT / "roles"
 COUNTS = ("ok", "changed", "failed", "unreachable")
+
+
+def ansible_on_path() -> None:
+    """ansible-runner starts ansible-playbook and ansible-inventory by name: find the ones installed beside
+    lc-cluster, also when its venv is not activated."""
+    here = str(Path(sys.executable).parent)
+    if here not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = os.pathsep.join([here, os.environ.get("PATH", "")])
 
 
 @dataclass
@@ -67,6 +77,7 @@ def _reason(result: dict[str, Any]) -> str:
 def run_playbook(playbook: str, inventory: Path, options: RunOptions, progress: Progress) -> RunResult:
     import ansible_runner
 
+    ansible_on_path()
     # A fresh private data dir per run: ansible-runner writes its options (--check among them) into env/ there and
     # reuses them on the next run that does not pass its own, so a shared dir turns every run after a --check
     # into a check.

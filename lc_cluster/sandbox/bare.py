@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 
 from lc_cluster.errors import LcError
-from lc_cluster.provision.mirror import build_from_root
+from lc_cluster.provision import mirror
 from lc_cluster.sandbox import topology
 from lc_cluster.sandbox.system import run, start
 from lc_cluster.sandbox.topology import Host
@@ -20,10 +20,10 @@ from lc_cluster.sandbox.topology import Host
 RELEASE = "bookworm"
 # What the hosts boot with; Ansible's apt module needs python3-apt on the target.
 IMAGE_PACKAGES = "systemd-sysv,dbus,openssh-server,python3,python3-apt,iproute2,procps,ca-certificates"
-# What the roles install, collected with everything it needs into the mirror.
-MIRROR_PACKAGES = ["slurmctld", "slurmd", "slurm-client", "munge"]
 MIRROR_PORT = 8080
-HOST_PACKAGES = ["debootstrap", "systemd-container", "dpkg-dev", "netcat-openbsd", "openssh-client"]
+# debootstrap and nspawn for the hosts; dpkg-dev, gnupg, gcc and Slurm's headers to build the mirror and stand-ins.
+HOST_PACKAGES = ["debootstrap", "systemd-container", "dpkg-dev", "gnupg", "gcc", "libslurm-dev", "netcat-openbsd",
+                 "openssh-client"]  # fmt: skip
 
 
 def image_dir(cache: Path) -> Path:
@@ -46,10 +46,15 @@ def ensure_image(cache: Path) -> bool:
 
 
 def ensure_mirror(cache: Path) -> Path:
-    mirror = cache / f"mirror-{RELEASE}"
-    if not (mirror / "Packages.gz").exists():
-        build_from_root(image_dir(cache), MIRROR_PACKAGES, mirror)
-    return mirror
+    """The mirror exactly as `lc-cluster mirror build --standins` writes it, rebuilt when what it must hold changes."""
+    out = cache / f"mirror-{RELEASE}"
+    spec = mirror.MirrorSpec(out=out, root=image_dir(cache), standins=True)
+    stamp = out / f".built-{mirror.fingerprint(spec)}"
+    if not stamp.exists():
+        run("rm", "-rf", str(out))
+        mirror.build(spec, cache / "mirror-signing", lambda _: None)
+        stamp.touch()
+    return out
 
 
 def ensure_key(cache: Path) -> Path:
@@ -114,10 +119,24 @@ def write_inventory(path: Path, count: int, key: Path) -> None:
                 "ansible_ssh_private_key_file": str(key),
                 # The hosts' addresses exist only inside the sandbox: ssh reaches them through the hub namespace.
                 "ansible_ssh_common_args": " ".join(f"'{o}'" if " " in o else o for o in ssh_options(key)[2:]),
-                "base_package_mirror": mirror_url,
+                "base_package_mirror": f"{mirror_url}/debian",
                 "base_mirror_only": True,
-                # Containers run the machine's kernel, for which Debian ships no headers.
+                # Containers run the machine's kernel, for which Debian ships no headers, and take its clock.
                 "base_kernel_headers": False,
+                # NVIDIA's repositories, as the mirror serves them (stand-in packages, signed by the mirror's key).
+                "nvidia_driver_repo_url": f"{mirror_url}/nvidia/cuda/",
+                "nvidia_driver_repo_key_url": f"{mirror_url}/nvidia/repo.asc",
+                "container_runtime_toolkit_repo_url": f"{mirror_url}/nvidia/container/",
+                "container_runtime_toolkit_repo_key_url": f"{mirror_url}/nvidia/repo.asc",
+                # No module can be built or loaded in a container; the stand-in fabric manager plays an HGX board's.
+                "nvidia_driver_check_dkms": False,
+                "nvidia_driver_fabric_manager": True,
+                "rdma_peermem_load_now": False,
+                # Docker's overlay2 cannot stack on the hosts' overlay root, and a container may not write iptables
+                # or /proc/sys.
+                "container_runtime_docker_settings": {
+                    "storage-driver": "vfs", "iptables": False, "ip-forward": False, "bridge": "none"
+                },
                 # Containers get no delegated cgroup tree.
                 "slurm_proctrack": "proctrack/linuxproc",
             },

@@ -1,0 +1,89 @@
+"""`lc-cluster mirror build`: the packages (and wheels) an air-gapped cluster needs, in one directory to serve."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from lc_cluster.cli.options import JsonFlag
+from lc_cluster.cli.output import console, emit_json
+
+mirror_app = typer.Typer(help="Package mirror for clusters without internet access.", no_args_is_help=True)
+
+
+@mirror_app.command()
+def build(
+    out: Annotated[Path, typer.Argument(help="Directory to write (debian/, nvidia/, wheels/); serve it over HTTP.")],
+    root: Annotated[
+        Path | None,
+        typer.Option("--root", help="System tree of the hosts' release (default: a cached Debian bookworm)."),
+    ] = None,
+    package: Annotated[
+        list[str] | None, typer.Option("--package", "-p", help="Extra distribution package (repeatable).")
+    ] = None,
+    deb: Annotated[
+        list[Path] | None,
+        typer.Option("--deb", help="Vendor .deb for the signed nvidia/ repository, e.g. NVIDIA's (repeatable)."),
+    ] = None,
+    standins: Annotated[
+        bool, typer.Option("--standins", help="Add stand-ins for NVIDIA's packages (test clusters without GPUs).")
+    ] = False,
+    wheel: Annotated[
+        list[str] | None, typer.Option("--wheel", "-w", help="pip requirement to download into wheels/ (repeatable).")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Collect the distribution packages the roles install (with all they need), vendor .debs and wheels."""
+    from lc_cluster.errors import LcError
+    from lc_cluster.paths import cache_home, state_home
+    from lc_cluster.provision import mirror
+
+    # Everything is checked before anything is written.
+    if out.exists() and not out.is_dir():
+        raise LcError(f"{out} is a file: give a directory for the mirror")
+    bad = [str(d) for d in deb or [] if d.suffix != ".deb" or not d.is_file()]
+    if bad:
+        raise LcError(f"not a .deb file: {', '.join(bad)}")
+    if root is not None and not (root / "var" / "lib" / "dpkg" / "status").is_file():
+        raise LcError(f"{root} is not a Debian/Ubuntu system tree (no var/lib/dpkg/status): give the hosts' root")
+
+    err = console(stderr=True)
+    started = time.monotonic()
+
+    def progress(text: str) -> None:
+        err.print(f"mirror: {text} ({time.monotonic() - started:.0f} s)", markup=False)
+
+    if root is None:
+        from lc_cluster.sandbox import bare
+        from lc_cluster.sandbox.system import apt_install, missing_packages, require_root
+
+        require_root()
+        missing = missing_packages(bare.HOST_PACKAGES)
+        if missing:
+            progress(f"installing {' '.join(missing)}")
+            apt_install(missing)
+        if bare.ensure_image(cache_home()):
+            progress(f"built a Debian {bare.RELEASE} tree")
+        root = bare.image_dir(cache_home())
+    spec = mirror.MirrorSpec(
+        out=out.resolve(), root=root, packages=[*mirror.DISTRO_PACKAGES, *(package or [])],
+        vendor_debs=[d.resolve() for d in deb or []], standins=standins, wheels=list(wheel or []),
+    )  # fmt: skip
+    counts = mirror.build(spec, state_home() / "mirror-signing", progress)
+    if as_json:
+        emit_json({"out": str(spec.out), "counts": counts})
+        return
+    console().print(f"mirror: {spec.out} ready; serve it, e.g. 'python3 -m http.server 8080 -d {spec.out}'", markup=False)
+    console().print(
+        "then set base_package_mirror: http://HOST:8080/debian, nvidia_driver_repo_url: http://HOST:8080/nvidia/cuda/, "
+        "container_runtime_toolkit_repo_url: http://HOST:8080/nvidia/container/, and both *_repo_key_url: "
+        "http://HOST:8080/nvidia/repo.asc",
+        markup=False,
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(mirror_app, name="mirror")
