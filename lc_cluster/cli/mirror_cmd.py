@@ -76,10 +76,11 @@ def build(
     if as_json:
         emit_json({"out": str(spec.out), "counts": counts})
         return
-    console().print(f"mirror: {spec.out} ready; serve it, e.g. 'python3 -m http.server 8080 -d {spec.out}'", markup=False)
+    serve = f"python3 -m http.server 8080 -d {spec.out}"
+    console().print(f"mirror: {spec.out} ready; serve it, e.g. '{serve}'", markup=False)
     console().print(
         "then set base_package_mirror: http://HOST:8080/debian, nvidia_driver_repo_url: http://HOST:8080/nvidia/cuda/, "
-        "container_runtime_toolkit_repo_url: http://HOST:8080/nvidia/container/, and both *_repo_key_url: "
+        "container_runtime_repo_url: http://HOST:8080/nvidia/container/, and both *_repo_key_url: "
         "http://HOST:8080/nvidia/repo.asc",
         markup=False,
     )

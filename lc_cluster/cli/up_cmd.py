@@ -42,8 +42,13 @@ def up(
 
         result = run_playbook(playbook, inventory, RunOptions(tags=tags, limit=limit, check=check, diff=diff), progress)
     if as_json:
-        emit_json({"hosts": {h: r.as_dict() for h, r in sorted(result.hosts.items())}, "ok": result.ok,
-                   "artifacts": str(result.artifacts)})  # fmt: skip
+        emit_json({
+            "hosts": {h: r.as_dict() for h, r in sorted(result.hosts.items())},
+            "ok": result.ok,
+            # Why each failed or unreachable host stopped, in the tasks' own words.
+            "messages": {h: r.messages for h, r in sorted(result.hosts.items()) if r.messages},
+            "artifacts": str(result.artifacts),
+        })  # fmt: skip
     else:
         table(
             f"{playbook}: {result.status} in {result.seconds:.0f} s",

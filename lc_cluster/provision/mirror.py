@@ -132,8 +132,8 @@ def index(out: Path) -> int:
 def _write_release(out: Path) -> None:
     files = [out / "Packages", out / "Packages.gz"]
     lines = [f"Date: {time.strftime('%a, %d %b %Y %H:%M:%S UTC', time.gmtime())}"]
-    for field, algorithm in (("MD5Sum", "md5"), ("SHA256", "sha256")):
-        lines.append(f"{field}:")
+    for heading, algorithm in (("MD5Sum", "md5"), ("SHA256", "sha256")):
+        lines.append(f"{heading}:")
         lines += [f" {hashlib.new(algorithm, f.read_bytes()).hexdigest()} {f.stat().st_size} {f.name}" for f in files]
     (out / "Release").write_text("\n".join(lines) + "\n")
 

@@ -115,7 +115,8 @@ def _build_one(package: StandIn, work: Path, compiled_dir: Path, out: Path) -> P
         "Maintainer: lc-cluster <stand-ins@lc-cluster.invalid>\n"
         + (f"Depends: {package.depends}\n" if package.depends else "")
         + f"Description: lc-cluster test stand-in for {package.name}\n"
-        " Same name and version as NVIDIA's package; ships the files and services lc-cluster's roles manage, no driver.\n"
+        " Same name and version as NVIDIA's package; ships the files and services lc-cluster's roles manage,\n"
+        " and no driver.\n"
     )
     deb = out / f"{package.name}_{package.version}_amd64.deb"
     run("dpkg-deb", "--root-owner-group", "--build", str(tree), str(deb))

@@ -126,8 +126,8 @@ def write_inventory(path: Path, count: int, key: Path) -> None:
                 # NVIDIA's repositories, as the mirror serves them (stand-in packages, signed by the mirror's key).
                 "nvidia_driver_repo_url": f"{mirror_url}/nvidia/cuda/",
                 "nvidia_driver_repo_key_url": f"{mirror_url}/nvidia/repo.asc",
-                "container_runtime_toolkit_repo_url": f"{mirror_url}/nvidia/container/",
-                "container_runtime_toolkit_repo_key_url": f"{mirror_url}/nvidia/repo.asc",
+                "container_runtime_repo_url": f"{mirror_url}/nvidia/container/",
+                "container_runtime_repo_key_url": f"{mirror_url}/nvidia/repo.asc",
                 # No module can be built or loaded in a container; the stand-in fabric manager plays an HGX board's.
                 "nvidia_driver_check_dkms": False,
                 "nvidia_driver_fabric_manager": True,
@@ -135,7 +135,10 @@ def write_inventory(path: Path, count: int, key: Path) -> None:
                 # Docker's overlay2 cannot stack on the hosts' overlay root, and a container may not write iptables
                 # or /proc/sys.
                 "container_runtime_docker_settings": {
-                    "storage-driver": "vfs", "iptables": False, "ip-forward": False, "bridge": "none"
+                    "storage-driver": "vfs",
+                    "iptables": False,
+                    "ip-forward": False,
+                    "bridge": "none",
                 },
                 # Containers get no delegated cgroup tree.
                 "slurm_proctrack": "proctrack/linuxproc",
@@ -143,7 +146,15 @@ def write_inventory(path: Path, count: int, key: Path) -> None:
             "children": {
                 "slurm_controller": {"hosts": {controller.hostname: {"ansible_host": controller.ip}}},
                 "gpu_nodes": {"hosts": {h.hostname: {"ansible_host": h.ip} for h in topology.nodes(count)}},
-                "login": {"hosts": {}},
+                # The controller doubles as the login host, as on small clusters: jobs are submitted there.
+                "login": {
+                    "hosts": {controller.hostname: None},
+                    "vars": {
+                        "container_runtime_docker": False,
+                        "container_runtime_toolkit": False,
+                        "container_runtime_enroot": False,
+                    },
+                },
             },
         }
     }

@@ -1,5 +1,7 @@
-"""`lc-cluster up` on bare systemd hosts: the roles build a Slurm that runs a 2-node job, a re-run changes nothing,
-check mode reports drift, secrets stay out of every output, and an unreachable host does not hide the others."""
+"""`lc-cluster up` on bare systemd hosts: every layer (base, NVIDIA driver and fabric manager from stand-in packages,
+RDMA, Slurm, Docker with the NVIDIA runtime, enroot and pyxis) builds a Slurm that runs a 2-node job, a re-run changes
+nothing, check mode reports drift, secrets stay out of every output, bad hardware and missing builds are named, and
+a host lost mid-run does not hide the others."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import os
 import secrets
 import signal
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -61,8 +64,11 @@ def test_up_builds_a_slurm_that_runs_a_two_node_job_and_a_rerun_changes_nothing(
     for counts in first["hosts"].values():
         assert counts["failed"] == counts["unreachable"] == 0 and counts["changed"] > 0
 
-    job = ssh(bare, "ctl", "timeout 120 srun --nodes=2 --ntasks-per-node=1 -l hostname")
+    # pyxis is loaded by srun and by both slurmds (a 'required' plugin that fails to load fails the job).
+    job = ssh(bare, "ctl", "timeout 120 srun --nodes=2 --ntasks-per-node=1 --container-image=ubuntu:24.04 -l hostname")
     assert sorted(job.split("\n")[:-1]) == ["0: n1", "1: n2"]
+    for node in ("n1", "n2"):
+        _assert_gpu_node_state(bare, node)
 
     rc, second, _ = up(inventory)
     assert rc == 0
@@ -78,12 +84,9 @@ def test_up_builds_a_slurm_that_runs_a_two_node_job_and_a_rerun_changes_nothing(
 
 def test_a_supplied_munge_key_is_installed_everywhere_and_never_shown(bare: dict[str, Any], tmp_path: Path) -> None:
     key = base64.b64encode(secrets.token_bytes(64)).decode()
-    doc = yaml.safe_load(Path(bare["inventory"]).read_text())
-    doc["all"]["vars"]["slurm_munge_key"] = key
-    inventory = tmp_path / "with-key.yml"
-    inventory.write_text(yaml.safe_dump(doc))
+    inventory = _with_vars(bare, tmp_path, {"slurm_munge_key": key})
 
-    rc, result, output = up(str(inventory), "--tags", "munge,slurm")
+    rc, result, output = up(inventory, "--tags", "munge,slurm")
     assert rc == 0, result
     for host in ("ctl", "n1", "n2"):
         assert ssh(bare, host, "base64 -w0 /etc/munge/munge.key") == key, host
@@ -95,21 +98,85 @@ def test_a_supplied_munge_key_is_installed_everywhere_and_never_shown(bare: dict
     assert not any(key in text or key[:24] in text for text in texts), "the munge key leaked into output or logs"
 
 
-def test_an_unreachable_host_is_reported_and_the_others_complete(bare: dict[str, Any]) -> None:
-    # The host goes away: everything running in its network namespace dies at once.
-    inode = netns_inode("lcs-n2")
-    assert inode is not None
-    for pid in pids_in_netns(inode):
-        os.kill(pid, signal.SIGKILL)
-    wait_for(lambda: not _answers(bare, "n2"), 30, "n2 to go away")
+def test_ports_that_are_not_active_are_named(bare: dict[str, Any], tmp_path: Path) -> None:
+    # The containers have no HCAs: each node gets a sysfs-shaped tree, n2 with a port whose cable is out.
+    for node, states in (("n1", ["4: ACTIVE", "4: ACTIVE"]), ("n2", ["4: ACTIVE", "1: DOWN"])):
+        for hca, state in zip(("mlx5_0", "mlx5_1"), states, strict=True):
+            ssh(bare, node, f"mkdir -p /run/ib/{hca}/ports/1 && echo '{state}' > /run/ib/{hca}/ports/1/state")
+    inventory = _with_vars(bare, tmp_path, {"rdma_hcas": ["mlx5_0", "mlx5_1"], "rdma_sysfs": "/run/ib"})
 
-    rc, result, _ = up(bare["inventory"], "--tags", "base")
+    rc, result, _ = up(inventory, "--tags", "rdma_ports")
     assert rc == 1
+    assert result["hosts"]["n2"]["failed"] == 1 and result["hosts"]["n1"]["failed"] == 0
+    assert set(result["messages"]) == {"n2"}
+    assert "Not Active on n2: mlx5_1 port 1 1: DOWN" in " ".join(result["messages"]["n2"])
+
+
+def test_a_pyxis_built_for_nothing_installed_is_refused_with_what_exists(bare: dict[str, Any], tmp_path: Path) -> None:
+    inventory = _with_vars(bare, tmp_path, {"container_runtime_pyxis_version": "0.19.0"})
+    rc, result, _ = up(inventory, "--tags", "pyxis", "--limit", "n1")
+    assert rc == 1 and result["hosts"]["n1"]["failed"] == 1
+    text = " ".join(" ".join(result["messages"]["n1"]).split())
+    assert "No pyxis 0.19.0 built for Slurm 22.05" in text
+    assert "offered: 0.20.0-1+slurm22.05" in text
+    # The installed, matching build is untouched.
+    assert ssh(bare, "n1", "dpkg-query -W -f='${Version}' nvslurm-plugin-pyxis") == "0.20.0-1+slurm22.05"
+
+
+def test_a_host_lost_mid_run_is_reported_unreachable_and_the_others_complete(bare: dict[str, Any]) -> None:
+    events = Path(os.environ["LC_CLUSTER_STATE"]) / "ansible"
+    before = set(events.glob("*"))
+    run = subprocess.Popen([sys.executable, "-m", "lc_cluster", "up", "-i", bare["inventory"], "--json"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        # Once n2 has finished a few tasks, it goes away: everything in its network namespace dies at once.
+        wait_for(lambda: _tasks_done(events, before, "n2") >= 5, 120, "the run to reach n2")
+        inode = netns_inode("lcs-n2")
+        assert inode is not None
+        for pid in pids_in_netns(inode):
+            os.kill(pid, signal.SIGKILL)
+        out, _ = run.communicate(timeout=900)
+    finally:
+        run.kill()
+    result = json.loads(out)
+    assert run.returncode == 1
     assert result["hosts"]["n2"]["unreachable"] >= 1
     for host in ("ctl", "n1"):
         assert result["hosts"][host]["failed"] == result["hosts"][host]["unreachable"] == 0
-        assert result["hosts"][host]["ok"] > 0
+        # They went on to the end: as many tasks as in a full re-run.
+        assert result["hosts"][host]["ok"] >= 30
 
 
-def _answers(status: dict[str, Any], host: str) -> bool:
-    return ssh(status, host, "echo up", check=False).strip() == "up"
+def _tasks_done(events: Path, before: set[Path], host: str) -> int:
+    runs = [d for d in events.glob("*") if d not in before]
+    return sum(
+        1
+        for run in runs
+        for event in run.glob("artifacts/*/job_events/*.json")
+        if '"runner_on_ok"' in (text := event.read_text(errors="replace")) and f'"host": "{host}"' in text
+    )
+
+
+def _with_vars(bare: dict[str, Any], tmp_path: Path, variables: dict[str, Any]) -> str:
+    doc = yaml.safe_load(Path(bare["inventory"]).read_text())
+    doc["all"]["vars"].update(variables)
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(yaml.safe_dump(doc))
+    return str(inventory)
+
+
+def _assert_gpu_node_state(bare: dict[str, Any], node: str) -> None:
+    """What the GPU layers promise on a node, read off the host itself."""
+    held = set(ssh(bare, node, "apt-mark showhold").split())
+    assert {"nvidia-driver-570-open", "nvidia-dkms-570-open", "nvidia-fabricmanager-570", "nvidia-container-toolkit",
+            "nvidia-container-toolkit-base", "enroot", "nvslurm-plugin-pyxis"} <= held  # fmt: skip
+    versions = ssh(bare, node, "dpkg-query -W -f='${Version}\\n' nvidia-driver-570-open nvidia-fabricmanager-570")
+    assert versions.split() == ["570.133.20-1", "570.133.20-1"]
+    # The stand-in fabric manager, like the real one, runs only beside a driver of its own version.
+    services = "nvidia-persistenced nvidia-fabricmanager docker munge slurmd"
+    assert ssh(bare, node, f"systemctl is-active {services}").split() == ["active"] * 5
+    daemon = json.loads(ssh(bare, node, "cat /etc/docker/daemon.json"))
+    assert daemon["runtimes"]["nvidia"]["path"] == "nvidia-container-runtime"
+    assert ssh(bare, node, "cat /etc/modules-load.d/nvidia-peermem.conf").split()[-1] == "nvidia-peermem"
+    assert "memlock unlimited" in ssh(bare, node, f"cat {LIMITS}")
+    assert "Pin: version 570.133.20-*" in ssh(bare, node, "cat /etc/apt/preferences.d/lc-nvidia-driver")
