@@ -123,6 +123,32 @@ def test_a_pyxis_built_for_nothing_installed_is_refused_with_what_exists(bare: d
     assert ssh(bare, "n1", "dpkg-query -W -f='${Version}' nvslurm-plugin-pyxis") == "0.20.0-1+slurm22.05"
 
 
+def test_model_weights_are_fetched_once_verified_and_healed(bare: dict[str, Any], tmp_path: Path) -> None:
+    # The weights' "shared storage" copy, on each node (an NFS mount on a real cluster).
+    for node in ("n1", "n2"):
+        weights = "/srv/weights/tiny"
+        ssh(bare, node, f"mkdir -p {weights} && head -c 4194304 /dev/urandom > {weights}/model.safetensors"
+                        f" && echo '{{}}' > {weights}/config.json")  # fmt: skip
+    models = [{"source": "/srv/weights/tiny", "name": "tiny"}]
+    inventory = _with_vars(bare, tmp_path, {"model_cache_models": models, "model_cache_dir": "/local/models"})
+    same = "cmp /srv/weights/tiny/model.safetensors /local/models/tiny/model.safetensors && echo same"
+
+    rc, first, _ = up(inventory, "--playbook", "model_cache.yml")
+    assert rc == 0, first
+    assert first["hosts"]["n1"]["changed"] >= 1 and first["hosts"]["n2"]["changed"] >= 1
+    assert ssh(bare, "n1", same).strip() == "same"
+
+    rc, again, _ = up(inventory, "--playbook", "model_cache.yml")
+    assert rc == 0 and {h: c["changed"] for h, c in again["hosts"].items()} == {"n1": 0, "n2": 0}
+
+    # A flipped byte (same size) on n1: found by its hash and copied again; n2 is left alone.
+    ssh(bare, "n1", "printf 'X' | dd of=/local/models/tiny/model.safetensors bs=1 seek=1000 conv=notrunc status=none")
+    assert ssh(bare, "n1", same, check=False).strip() != "same"
+    rc, healed, _ = up(inventory, "--playbook", "model_cache.yml")
+    assert rc == 0 and {h: c["changed"] for h, c in healed["hosts"].items()} == {"n1": 1, "n2": 0}
+    assert ssh(bare, "n1", same).strip() == "same"
+
+
 def test_a_host_lost_mid_run_is_reported_unreachable_and_the_others_complete(bare: dict[str, Any]) -> None:
     events = Path(os.environ["LC_CLUSTER_STATE"]) / "ansible"
     before = set(events.glob("*"))
