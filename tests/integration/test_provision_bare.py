@@ -98,6 +98,37 @@ def test_a_supplied_munge_key_is_installed_everywhere_and_never_shown(bare: dict
     assert not any(key in text or key[:24] in text for text in texts), "the munge key leaked into output or logs"
 
 
+def test_adding_a_node_restarts_the_slurm_daemons_and_nothing_else(bare: dict[str, Any], tmp_path: Path) -> None:
+    # Start from a cluster without n2, then add it back as an operator adds a node: to gpu_nodes, then 'up'.
+    doc = yaml.safe_load(Path(bare["inventory"]).read_text())
+    del doc["all"]["children"]["gpu_nodes"]["hosts"]["n2"]
+    smaller = tmp_path / "without-n2.yml"
+    smaller.write_text(yaml.safe_dump(doc))
+    rc, result, _ = up(str(smaller), "--tags", "slurm")
+    assert rc == 0 and set(result["hosts"]) == {"ctl", "n1"}
+
+    before = {host: _started(bare, host) for host in ("ctl", "n1")}
+    rc, added, _ = up(bare["inventory"], "--tags", "slurm")
+    assert rc == 0
+    after = {host: _started(bare, host) for host in ("ctl", "n1")}
+    # slurm.conf changed everywhere: slurmctld and every slurmd restart; munge's key did not change, so munge stays.
+    assert after["ctl"]["slurmctld"] != before["ctl"]["slurmctld"]
+    assert after["n1"]["slurmd"] != before["n1"]["slurmd"]
+    assert after["ctl"]["munge"] == before["ctl"]["munge"] and after["n1"]["munge"] == before["n1"]["munge"]
+    # n2 was left alone while it was out of the inventory: its slurm.conf already lists it, so nothing changes there.
+    assert added["hosts"]["ctl"]["changed"] >= 1 and added["hosts"]["n1"]["changed"] >= 1
+    assert added["hosts"]["n2"]["changed"] == 0
+    job = ssh(bare, "ctl", "timeout 120 srun --nodes=2 -l hostname")
+    assert sorted(job.split("\n")[:-1]) == ["0: n1", "1: n2"]
+
+
+def _started(bare: dict[str, Any], host: str) -> dict[str, str]:
+    """When each Slurm daemon last entered the running state (unchanged unless it restarted)."""
+    units = ["munge", "slurmctld" if host == "ctl" else "slurmd"]
+    values = ssh(bare, host, f"systemctl show -p ActiveEnterTimestampMonotonic --value {' '.join(units)}").split()
+    return dict(zip(units, values, strict=True))
+
+
 def test_ports_that_are_not_active_are_named(bare: dict[str, Any], tmp_path: Path) -> None:
     # The containers have no HCAs: each node gets a sysfs-shaped tree, n2 with a port whose cable is out.
     for node, states in (("n1", ["4: ACTIVE", "4: ACTIVE"]), ("n2", ["4: ACTIVE", "1: DOWN"])):

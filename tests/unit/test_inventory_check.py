@@ -66,3 +66,11 @@ def test_up_refuses_a_bad_inventory_before_running_anything(tmp_path: Path, monk
     assert result.returncode == 2
     assert "did you mean 'slurm_munge_key'" in result.stderr
     assert not (state / "ansible").exists()
+
+
+def test_a_choice_that_mixes_words_and_booleans(tmp_path: Path) -> None:
+    ok = cli("inventory", "check", "-i", str(with_vars(tmp_path / "a", "nvidia_driver_fabric_manager: true\n")))
+    assert ok.returncode == 0, ok.stderr
+    bad = cli("inventory", "check", "-i", str(with_vars(tmp_path / "b", "nvidia_driver_fabric_manager: sometimes\n")))
+    assert bad.returncode == 2
+    assert "'nvidia_driver_fabric_manager' must be one of auto, True, False, not 'sometimes'" in bad.stderr
