@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-ROLES = sorted(p.parent.parent.name for p in REPO.glob("roles/*/molecule/default/molecule.yml"))
+ROLES = sorted(p.parents[2].name for p in REPO.glob("roles/*/molecule/default/molecule.yml"))
 
 
 def test_every_role_has_a_scenario() -> None:
