@@ -101,12 +101,11 @@ def _build_one(package: StandIn, work: Path, compiled_dir: Path, out: Path) -> P
     for target, (source, mode) in package.files.items():
         path = tree / target.lstrip("/")
         path.parent.mkdir(parents=True, exist_ok=True)
-        origin = compiled_dir / source if source.endswith(".so") else FILES / source
         if source.endswith(".so"):
-            shutil.copyfile(origin, path)
+            shutil.copyfile(compiled_dir / source, path)
         else:
             upstream = package.version.split("-")[0]
-            path.write_text(origin.read_text().replace("@VERSION@", upstream))
+            path.write_text((FILES / source).read_text().replace("@VERSION@", upstream))
         path.chmod(mode)
     control = tree / "DEBIAN" / "control"
     control.parent.mkdir(parents=True, exist_ok=True)
