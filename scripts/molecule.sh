@@ -7,6 +7,8 @@ bash scripts/bootstrap.sh
 
 export LC_MOLECULE_MIRROR CONTAINERS_CONF
 eval "$(.venv/bin/python -m lc_cluster.sandbox.molecule_env)"
+# The containers' network namespace is made for this run and goes with it.
+trap 'ip netns delete "$LC_MOLECULE_NETNS" 2>/dev/null || true' EXIT
 export PATH="$PWD/.venv/bin:$PATH"  # molecule starts ansible-playbook by name
 
 roles=("$@")

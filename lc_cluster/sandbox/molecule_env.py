@@ -58,7 +58,7 @@ def prepare() -> dict[str, str]:
         tree.wait()
         imported.touch()
     run("podman", "image", "exists", IMAGE, env=env)
-    return {**env, "LC_MOLECULE_MIRROR": str(mirror)}
+    return {**env, "LC_MOLECULE_MIRROR": str(mirror), "LC_MOLECULE_NETNS": NETNS}
 
 
 def _ensure_netns() -> None:
