@@ -58,16 +58,8 @@ def build(
 
     if root is None:
         from lc_cluster.sandbox import bare
-        from lc_cluster.sandbox.system import apt_install, missing_packages, require_root
 
-        require_root()
-        missing = missing_packages(bare.HOST_PACKAGES)
-        if missing:
-            progress(f"installing {' '.join(missing)}")
-            apt_install(missing)
-        if bare.ensure_image(cache_home()):
-            progress(f"built a Debian {bare.RELEASE} tree")
-        root = bare.image_dir(cache_home())
+        root = bare.ensure_tools_and_image(cache_home(), progress)
     spec = mirror.MirrorSpec(
         out=out.resolve(), root=root, packages=[*mirror.DISTRO_PACKAGES, *(package or [])],
         vendor_debs=[d.resolve() for d in deb or []], standins=standins, wheels=list(wheel or []),

@@ -7,6 +7,7 @@ the hub namespace, exactly as an air-gapped cluster serves its own."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
@@ -14,7 +15,7 @@ import yaml
 from lc_cluster.errors import LcError
 from lc_cluster.provision import mirror
 from lc_cluster.sandbox import topology
-from lc_cluster.sandbox.system import run, start
+from lc_cluster.sandbox.system import apt_install, missing_packages, require_root, run, start
 from lc_cluster.sandbox.topology import Host
 
 RELEASE = "bookworm"
@@ -43,6 +44,19 @@ def ensure_image(cache: Path) -> bool:
     (image / "root" / ".ssh").mkdir(mode=0o700, exist_ok=True)
     stamp.touch()
     return True
+
+
+def ensure_tools_and_image(cache: Path, say: Callable[[str], None], extra_packages: tuple[str, ...] = ()) -> Path:
+    """This machine's packages for building hosts and mirrors, and the cached host image; returns the image."""
+    require_root()
+    missing = missing_packages([*HOST_PACKAGES, *extra_packages])
+    if missing:
+        say(f"installing {' '.join(missing)}")
+        apt_install(missing)
+    cache.mkdir(parents=True, exist_ok=True)
+    if ensure_image(cache):
+        say(f"built the Debian {RELEASE} image")
+    return image_dir(cache)
 
 
 def ensure_mirror(cache: Path) -> Path:

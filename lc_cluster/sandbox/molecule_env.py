@@ -10,14 +10,14 @@ import sys
 
 from lc_cluster.paths import cache_home
 from lc_cluster.sandbox import bare
-from lc_cluster.sandbox.system import apt_install, missing_packages, netns_exists, require_root, run
+from lc_cluster.sandbox.system import netns_exists, run
 
 IMAGE = f"localhost/debian:{bare.RELEASE}"
 # The containers' network namespace: loopback plus one dummy address, because getaddrinfo() with AI_ADDRCONFIG (as
 # slurmctld calls it) finds nothing on a host that has loopback only. Nothing leaves it.
 NETNS = "lcs-molecule"
 ADDRESS = "10.77.1.1/24"
-PACKAGES = ["podman", "runc"]
+PACKAGES = ("podman", "runc")
 # podman 4.3 on this kind of machine (cgroup v1 hybrid, no systemd as PID 1): crun and the systemd cgroup manager
 # fail, and the default ulimits exceed what the machine allows. Kept out of /etc: only these runs use it.
 CONTAINERS_CONF = """\
@@ -33,18 +33,11 @@ events_logger = "file"
 
 
 def prepare() -> dict[str, str]:
-    require_root()
-    missing = missing_packages([*bare.HOST_PACKAGES, *PACKAGES])
-    if missing:
-        _say(f"installing {' '.join(missing)}")
-        apt_install(missing)
     cache = cache_home()
-    cache.mkdir(parents=True, exist_ok=True)
+    bare.ensure_tools_and_image(cache, _say, PACKAGES)
     conf = cache / "molecule-containers.conf"
     conf.write_text(CONTAINERS_CONF)
     env = {"CONTAINERS_CONF": str(conf)}
-    if bare.ensure_image(cache):
-        _say(f"built the Debian {bare.RELEASE} image")
     mirror = bare.ensure_mirror(cache)
     _ensure_netns()
     stamp = cache / f"debian-{bare.RELEASE}.ready"
@@ -57,7 +50,6 @@ def prepare() -> dict[str, str]:
                        capture_output=True)  # fmt: skip
         tree.wait()
         imported.touch()
-    run("podman", "image", "exists", IMAGE, env=env)
     return {**env, "LC_MOLECULE_MIRROR": str(mirror), "LC_MOLECULE_NETNS": NETNS}
 
 
