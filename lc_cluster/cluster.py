@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
+from lc_cluster.catalog.schema import EngineName
 from lc_cluster.errors import LcError
 from lc_cluster.paths import config_home
+from lc_cluster.planning.request import Fabric
 from lc_cluster.strict import describe
 
 # Slurm names, interface names, paths: letters, digits and a few separators. Anything else (spaces, quotes, '$')
@@ -83,10 +86,20 @@ class Network(_Strict):
         # NCCL's list syntax: mlx5_0,mlx5_1 or mlx5_0:1, optionally led by ^ (exclude) or = (exact).
         return _check(re.compile(r"^[=^]?[A-Za-z0-9_.-]+(:\d+)?(,[A-Za-z0-9_.-]+(:\d+)?)*$"), "NCCL_IB_HCA list", v)
 
+    def fabric(self, override: Fabric | None = None) -> Fabric:
+        """This file's fabric settings, each one the user set explicitly winning."""
+        override = override or Fabric()
+        return replace(
+            override,
+            socket_ifname=override.socket_ifname or self.socket_ifname,
+            ib_hca=override.ib_hca or self.ib_hca,
+            ib_gid_index=override.ib_gid_index if override.ib_gid_index is not None else self.ib_gid_index,
+        )
+
 
 class Runtime(_Strict):
     kind: Literal["host", "pyxis", "apptainer", "docker"] = "host"
-    engine_venvs: dict[Literal["vllm", "sglang"], str] = Field(
+    engine_venvs: dict[EngineName, str] = Field(
         default_factory=dict, description="host: the venv each engine is installed in (its bin/ goes first on PATH)"
     )
     image: str | None = Field(default=None, description="pyxis/apptainer/docker: the engine image")
@@ -143,6 +156,14 @@ class ClusterFile(_Strict):
     login_netns: str | None = Field(
         default=None, description="sandbox only: network namespace the login host's commands run in"
     )
+    _source: Path | None = PrivateAttr(default=None)
+
+    @property
+    def source(self) -> Path:
+        """The file this was read from, so a job record can find it again."""
+        if self._source is None:
+            raise LcError(f"cluster {self.name} was not read from a file")
+        return self._source
 
     @field_validator("name", "login_netns")
     @classmethod
@@ -158,6 +179,13 @@ def cluster_path(ref: str | None) -> Path:
     return config_home() / "clusters" / f"{ref}.yaml"
 
 
+def cluster_name(ref: str | None) -> str | None:
+    """The name a --cluster value stands for: a name as given, a path loaded for the name inside it."""
+    if ref is None or cluster_path(ref) == config_home() / "clusters" / f"{ref}.yaml":
+        return ref
+    return load_cluster(ref).name
+
+
 def load_cluster(ref: str | None) -> ClusterFile:
     path = cluster_path(ref)
     if not path.is_file():
@@ -167,9 +195,21 @@ def load_cluster(ref: str | None) -> ClusterFile:
     except yaml.YAMLError as exc:
         raise LcError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
     try:
-        return ClusterFile.model_validate(data)
+        cluster = ClusterFile.model_validate(data)
     except ValidationError as exc:
         raise LcError(f"{path}: {describe(exc, ClusterFile)}") from None
+    cluster._source = path.resolve()
+    return cluster
+
+
+def write_example(name: str, force: bool) -> Path:
+    """`lc-cluster init`: the commented example as clusters/NAME.yaml; returns its path."""
+    path = cluster_path(name)
+    if path.exists() and not force:
+        raise LcError(f"{path} exists: edit it, or pass --force to overwrite it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(EXAMPLE.format(name=path.stem))
+    return path
 
 
 EXAMPLE = """\

@@ -1,23 +1,86 @@
-"""A plan together with every node's command: what `plan` prints and what `serve` submits."""
+"""A plan together with every node's command: what `plan` prints and what a job runs. Pure."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from lc_cluster.catalog import Catalog, ModelSpec
-from lc_cluster.engines import ENGINES, NodeCommand, get_engine
-from lc_cluster.errors import PlanRefused
-from lc_cluster.planning import Plan, PlanRequest, make_plan
+from lc_cluster.catalog import Catalog, ModelSpec, load_catalog
+from lc_cluster.engines import ENGINES, Engine, NodeCommand, get_engine
+from lc_cluster.engines.base import check_user_args
+from lc_cluster.errors import LcError, PlanRefused
+from lc_cluster.planning import Fabric, Overrides, Plan, PlanRequest, PortOptions, make_plan
+
+if TYPE_CHECKING:
+    from lc_cluster.cluster import ClusterFile
 
 # Node counts the catalog's hardware summary tries, with the usual 8 GPUs per node.
 _SUMMARY_NODES = range(1, 9)
 _SUMMARY_GPUS_PER_NODE = 8
+# Without a cluster file: the nodes the guides and catalogs plan for.
+_DEFAULT_GPUS_PER_NODE = 8
+
+
+@dataclass(frozen=True)
+class Asked:
+    """What the user asked for, by name, before the catalogs and the cluster file resolve it. Every field changes
+    what the nodes run; `plan` and `serve` take the same ones."""
+
+    model: str
+    engine: str = "vllm"
+    gpu: str | None = None
+    nodes: int = 1
+    gpus_per_node: int | None = None
+    mtp: bool = False
+    overrides: Overrides = field(default_factory=Overrides)
+    engine_version: str | None = None
+    fabric: Fabric = field(default_factory=Fabric)
+    """Explicit fabric settings; each one set here wins over the cluster file's."""
+    port: int | None = None
+    bind: str | None = None
+    engine_args: tuple[str, ...] = ()
+    ready_timeout_s: int | None = None
+    model_files: tuple[Path, ...] = ()
+
+
+def resolve(asked: Asked, cluster: ClusterFile | None) -> PlanRequest:
+    """The plan request: names looked up in the catalogs, and what the user left open taken from the cluster file."""
+    catalog = load_catalog(asked.model_files)
+    fabric = asked.fabric
+    gpu, per_node, bind = asked.gpu, asked.gpus_per_node or _DEFAULT_GPUS_PER_NODE, asked.bind
+    if cluster is not None:
+        if asked.gpus_per_node is not None and asked.gpus_per_node > cluster.gpus_per_node:
+            raise LcError(
+                f"the nodes of cluster {cluster.name} have {cluster.gpus_per_node} GPUs: use --gpus-per-node <= that"
+            )
+        gpu = gpu or cluster.gpu
+        per_node = asked.gpus_per_node or cluster.gpus_per_node
+        bind = bind if bind is not None else cluster.network.api_bind
+        fabric = cluster.network.fabric(override=fabric)
+    if gpu is None:
+        raise LcError("which GPU? pass --gpu (see 'lc-cluster gpus') or --cluster with a cluster file that names it")
+    return PlanRequest(
+        model=catalog.model(asked.model),
+        engine=get_engine(asked.engine).name,
+        gpu=catalog.gpu(gpu),
+        nodes=asked.nodes,
+        gpus_per_node=per_node,
+        overrides=asked.overrides,
+        mtp=asked.mtp,
+        engine_version=asked.engine_version,
+        fabric=fabric,
+        ports=PortOptions(http=asked.port),
+        bind=bind,
+        engine_args=asked.engine_args,
+        ready_timeout_s=asked.ready_timeout_s,
+    )
 
 
 @dataclass(frozen=True)
 class Deployment:
     plan: Plan
+    engine: Engine
     commands: tuple[NodeCommand, ...]
 
     def as_dict(self) -> dict[str, Any]:
@@ -32,6 +95,7 @@ class Deployment:
             "memory": plan.memory.as_dict(),
             "http_port": plan.http_port,
             "ready": {"path": plan.ready_path, "timeout_s": plan.ready_timeout_s},
+            "engine_args": list(plan.request.engine_args),
             "nodes": [c.as_dict() for c in self.commands],
         }
 
@@ -39,7 +103,13 @@ class Deployment:
 def deploy(request: PlanRequest) -> Deployment:
     engine = get_engine(request.engine)
     plan = make_plan(request, engine)
-    return Deployment(plan=plan, commands=tuple(engine.build(plan)))
+    commands = engine.build(plan)
+    check_user_args(engine, commands, request.engine_args)
+    return Deployment(
+        plan=plan,
+        engine=engine,
+        commands=tuple(replace(c, literal_args=request.engine_args) for c in commands),
+    )
 
 
 def minimum_hardware(model: ModelSpec, catalog: Catalog, engine: str) -> list[str]:

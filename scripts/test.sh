@@ -7,5 +7,5 @@ export PATH="$PWD/.venv/bin:$PATH"
 ruff check .
 ruff format --check .
 mypy lc_cluster
-ansible-lint --offline --profile production roles playbooks
+ansible-lint --offline --profile production lc_cluster/ansible
 exec pytest -q "$@"

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from lc_cluster.catalog.schema import GpuFile, GpuSpec, ModelSpec
 from lc_cluster.errors import CatalogError
+from lc_cluster.paths import config_home
 from lc_cluster.strict import describe
 
 BUILTIN = Path(__file__).parent
@@ -23,11 +24,11 @@ _SAFE_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")
 
 
 def user_model_dirs() -> list[Path]:
-    """Where users drop their own model files: $LC_CLUSTER_MODELS (a path list), else ~/.config/lc-cluster/models."""
+    """Where users drop their own model files: $LC_CLUSTER_MODELS (a path list), else models/ in the config home."""
     configured = os.environ.get(USER_MODELS_ENV)
     if configured is not None:
         return [Path(p) for p in configured.split(os.pathsep) if p]
-    return [Path.home() / ".config" / "lc-cluster" / "models"]
+    return [config_home() / "models"]
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -13,6 +13,10 @@ tp_per_node: TP over one node's GPUs, DP across nodes (the LongCat vLLM guide);
 tp_all: one TP group over every GPU of every node (the LongCat SGLang guide);
 dp: TP 1 and one DP rank per GPU, with expert parallelism (the DeepSeek-V4 recipe);
 min_tp: the smallest TP that fits, DP over the rest (small models)."""
+
+EngineName = Literal["vllm", "sglang"]
+"""The engines lc-cluster drives: the one list. Each has a recipe field below and a module in lc_cluster/engines."""
+ENGINE_NAMES: tuple[str, ...] = get_args(EngineName)
 
 # A hub id (org/name) or an absolute local path. Nothing that a shell would interpret.
 _SOURCE = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*|/[A-Za-z0-9._/+-]+)$")
@@ -76,6 +80,14 @@ class Engines(_Strict):
     vllm: VllmRecipe | None = None
     sglang: SglangRecipe | None = None
 
+    def recipe(self, engine: str) -> EngineRecipe | None:
+        recipe: EngineRecipe | None = getattr(self, engine)
+        return recipe
+
+    def available(self) -> list[str]:
+        """The engines this model has a recipe for, in the catalog's order."""
+        return [name for name in ENGINE_NAMES if self.recipe(name) is not None]
+
 
 class UpstreamMinimum(_Strict):
     gpu_memory_gb: float = Field(gt=0)
@@ -124,7 +136,3 @@ class GpuSpec(_Strict):
 
 class GpuFile(_Strict):
     gpus: tuple[GpuSpec, ...]
-
-
-def is_valid_source(text: str) -> bool:
-    return bool(_SOURCE.match(text)) and ".." not in text.split("/")

@@ -14,12 +14,13 @@ from lc_cluster.cli.output import emit_json, table
 def models(model_file: ModelFiles = None, as_json: JsonFlag = False) -> None:
     """List the models lc-cluster knows, with the least hardware each engine needs."""
     from lc_cluster.catalog import load_catalog
+    from lc_cluster.catalog.schema import ENGINE_NAMES
     from lc_cluster.deployment import minimum_hardware
 
     catalog = load_catalog(tuple(Path(p) for p in model_file or ()))
     rows: list[dict[str, Any]] = []
     for spec in sorted(catalog.models.values(), key=lambda m: m.name):
-        minimum = {e: minimum_hardware(spec, catalog, e) for e in ("vllm", "sglang")}
+        minimum = {e: minimum_hardware(spec, catalog, e) for e in ENGINE_NAMES}
         rows.append(
             {
                 "name": spec.name,
@@ -27,7 +28,7 @@ def models(model_file: ModelFiles = None, as_json: JsonFlag = False) -> None:
                 "params_b": spec.params_b,
                 "dtype": spec.dtype,
                 "size_gb": spec.size_gb,
-                "mtp": {e: getattr(getattr(spec.engines, e), "mtp", None) is not None for e in ("vllm", "sglang")},
+                "mtp": {e: getattr(spec.engines.recipe(e), "mtp", None) is not None for e in ENGINE_NAMES},
                 "minimum_hardware": minimum,
             }
         )
@@ -36,7 +37,7 @@ def models(model_file: ModelFiles = None, as_json: JsonFlag = False) -> None:
         return
     table(
         "Models",
-        ["name", "source", "params", "dtype", "size", "least hardware: vLLM", "least hardware: SGLang"],
+        ["name", "source", "params", "dtype", "size", *(f"least hardware: {e}" for e in ENGINE_NAMES)],
         (
             [
                 r["name"],
@@ -44,8 +45,7 @@ def models(model_file: ModelFiles = None, as_json: JsonFlag = False) -> None:
                 f"{r['params_b']:g}B",
                 r["dtype"],
                 f"{r['size_gb']:g} GB",
-                _first(r["minimum_hardware"]["vllm"]),
-                _first(r["minimum_hardware"]["sglang"]),
+                *(_first(r["minimum_hardware"][e]) for e in ENGINE_NAMES),
             ]
             for r in rows
         ),

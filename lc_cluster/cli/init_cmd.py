@@ -12,14 +12,9 @@ def init(
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
     """Write an example cluster file, every key commented, for you to edit."""
-    from lc_cluster.cluster import EXAMPLE, cluster_path
-    from lc_cluster.errors import LcError
+    from lc_cluster.cluster import write_example
 
-    path = cluster_path(name)
-    if path.exists() and not force:
-        raise LcError(f"{path} exists: edit it, or pass --force to overwrite it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(EXAMPLE.format(name=path.stem))
+    path = write_example(name, force)
     typer.echo(f"wrote {path}: edit it, then 'lc-cluster serve MODEL --cluster {path.stem}'")
 
 

@@ -2,54 +2,14 @@
 
 from __future__ import annotations
 
-import time
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import typer
 
 from lc_cluster.cli import options as o
 from lc_cluster.cli.output import console, emit_json, table
 
-if TYPE_CHECKING:
-    from lc_cluster.cluster import ClusterFile
-    from lc_cluster.slurm.backend import SlurmCli
-    from lc_cluster.slurm.records import JobRecord
-
 JobArg = Annotated[str, typer.Argument(help="Slurm job id (see 'lc-cluster status').")]
-
-
-def _cluster_of(record: JobRecord) -> ClusterFile:
-    from lc_cluster.cluster import load_cluster
-
-    return load_cluster(record.cluster_file)
-
-
-def _backend(record: JobRecord) -> SlurmCli:
-    from lc_cluster.slurm.backend import SlurmCli
-
-    return SlurmCli(_cluster_of(record))
-
-
-def _describe(record: JobRecord) -> dict[str, Any]:
-    from lc_cluster.errors import LcError
-
-    phase = record.phase()
-    try:
-        state = _backend(record).state(record.job_id)
-        slurm_state = state.state if state else "GONE"
-    except LcError:
-        slurm_state = "UNKNOWN"
-    return {
-        "job_id": record.job_id,
-        "cluster": record.cluster,
-        "model": record.model,
-        "engine": record.engine,
-        "nodes": record.nodes,
-        "state": slurm_state,
-        "phase": phase.get("phase", "submitted"),
-        "endpoint": phase.get("endpoint"),
-        "log_dir": str(record.job_dir),
-    }
 
 
 def status(
@@ -58,32 +18,26 @@ def status(
     as_json: o.JsonFlag = False,
 ) -> None:
     """Jobs lc-cluster started, with their Slurm state, phase and endpoint."""
-    from lc_cluster.slurm import records
+    from lc_cluster.cluster import cluster_name
+    from lc_cluster.jobs import records
+    from lc_cluster.jobs.lifecycle import describe
 
+    name = cluster_name(cluster)
     if job is not None:
-        info = _describe(records.find(job, _name(cluster)))
+        info = describe(records.find(job, name))
         if as_json:
             emit_json(info)
         else:
             for key, value in info.items():
                 typer.echo(f"{key:9} {value if value is not None else '-'}")
         return
-    rows = [_describe(r) for r in records.all_records() if _name(cluster) in (None, r.cluster)]
+    rows = [describe(r) for r in records.all_records() if name in (None, r.cluster)]
     if as_json:
         emit_json(rows)
         return
     table("Jobs", ["job", "cluster", "model", "engine", "nodes", "state", "phase", "endpoint"],
           ([r["job_id"], r["cluster"], r["model"], r["engine"], r["nodes"], r["state"], r["phase"],
             r["endpoint"] or "-"] for r in rows))  # fmt: skip
-
-
-def _name(cluster: str | None) -> str | None:
-    """A --cluster given as a name filters records; a path is loaded for its name."""
-    if cluster is None:
-        return None
-    from lc_cluster.cluster import load_cluster
-
-    return load_cluster(cluster).name
 
 
 def logs(
@@ -94,11 +48,13 @@ def logs(
     cluster: o.ClusterOpt = None,
 ) -> None:
     """Print a node's engine log (node 0 is the head)."""
+    from lc_cluster.cluster import cluster_name
     from lc_cluster.errors import LcError
-    from lc_cluster.slurm import records
-    from lc_cluster.slurm.watch import ACTIVE, tail
+    from lc_cluster.jobs import records
+    from lc_cluster.jobs.lifecycle import backend_for, follow_log
+    from lc_cluster.jobs.watch import tail
 
-    record = records.find(job, _name(cluster))
+    record = records.find(job, cluster_name(cluster))
     if not 0 <= node < record.nodes:
         raise LcError(f"job {job} has nodes 0 to {record.nodes - 1}")
     path = record.job_dir / f"node-{node}.log"
@@ -106,30 +62,17 @@ def logs(
         raise LcError(f"no log yet at {path}: the node has not started its engine")
     for line in tail(path, lines):
         typer.echo(line)
-    if not follow:
-        return
-    backend = _backend(record)
-    offset = path.stat().st_size if path.exists() else 0
-    while True:
-        if path.exists():
-            with path.open("rb") as f:
-                f.seek(offset)
-                chunk = f.read()
-            offset += len(chunk)
-            if chunk:
-                typer.echo(chunk.decode(errors="replace"), nl=False)
-        state = backend.state(record.job_id)
-        if state is None or state.state not in ACTIVE:
-            return
-        time.sleep(1)
+    if follow:
+        follow_log(record, node, lambda text: typer.echo(text, nl=False), backend_for(record))
 
 
 def stop(job: JobArg, cluster: o.ClusterOpt = None, as_json: o.JsonFlag = False) -> None:
     """Cancel a job and wait until every step and engine on every node is gone."""
-    from lc_cluster.slurm import jobs, records
+    from lc_cluster.cluster import cluster_name
+    from lc_cluster.jobs import lifecycle, records
 
-    record = records.find(job, _name(cluster))
-    final = jobs.stop(record, _backend(record))
+    record = records.find(job, cluster_name(cluster))
+    final = lifecycle.stop(record, lifecycle.backend_for(record))
     if as_json:
         emit_json({"job_id": job, "state": final, "log_dir": str(record.job_dir)})
     else:
@@ -143,15 +86,16 @@ def ask(
     as_json: o.JsonFlag = False,
 ) -> None:
     """Send one chat request to the job's endpoint and print the answer."""
+    from lc_cluster.cluster import cluster_name, load_cluster
     from lc_cluster.errors import LcError
     from lc_cluster.http_client import chat_via
-    from lc_cluster.slurm import records
+    from lc_cluster.jobs import records
 
-    record = records.find(job, _name(cluster))
-    endpoint = record.phase().get("endpoint")
+    record = records.find(job, cluster_name(cluster))
+    endpoint = record.marker().get("endpoint")
     if not endpoint:
         raise LcError(f"job {job} is not ready yet: 'lc-cluster status {job}' shows where it is")
-    result = chat_via(_cluster_of(record).login_netns, endpoint, prompt)
+    result = chat_via(load_cluster(record.cluster_file).login_netns, endpoint, prompt)
     if as_json:
         emit_json({"job_id": job, "endpoint": endpoint, **result})
     else:

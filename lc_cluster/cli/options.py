@@ -1,82 +1,141 @@
-"""Options shared by the commands that plan (plan, serve), declared once."""
+"""Options shared by several commands, declared once. The plan options (everything that changes what nodes run) are
+added to `plan` and `serve` by one decorator, so both take exactly the same ones."""
 
 from __future__ import annotations
 
-from enum import StrEnum
+import functools
+import inspect
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 if TYPE_CHECKING:
-    from lc_cluster.planning import Network, Overrides, PlanRequest
-
-
-class EngineName(StrEnum):
-    vllm = "vllm"
-    sglang = "sglang"
-
+    from lc_cluster.deployment import Asked
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 ModelFiles = Annotated[
     list[Path] | None,
     typer.Option("--model-file", help="Extra model file(s) to add to the catalog.", exists=True, dir_okay=False),
 ]
-ModelArg = Annotated[str, typer.Argument(help="Catalog name, alias or hub id (see 'lc-cluster models').")]
-EngineOpt = Annotated[EngineName, typer.Option("--engine", "-e", help="Serving engine.")]
-Nodes = Annotated[int, typer.Option("--nodes", "-N", min=1, max=1024, help="Number of nodes.")]
-GpusPerNode = Annotated[int, typer.Option("--gpus-per-node", "-G", min=1, max=64, help="GPUs on each node.")]
-Mtp = Annotated[bool, typer.Option("--mtp", help="Enable multi-token prediction (speculative decoding).")]
-Tp = Annotated[int | None, typer.Option("--tp", min=1, help="Tensor-parallel size.")]
-Dp = Annotated[int | None, typer.Option("--dp", min=1, help="Data-parallel size (ranks in total).")]
-Ep = Annotated[int | None, typer.Option("--ep", min=1, help="Expert-parallel size (1 switches EP off).")]
-Pp = Annotated[int | None, typer.Option("--pp", min=1, help="Pipeline-parallel size.")]
-EngineVersion = Annotated[
-    str | None,
-    typer.Option("--engine-version", help="Engine release to emit flags for; 'guide' = the upstream guide's."),
-]
-Ifname = Annotated[str | None, typer.Option("--ifname", help="NIC for NCCL/Gloo sockets (e.g. ib0, bond0).")]
-IbHca = Annotated[str | None, typer.Option("--ib-hca", help="NCCL_IB_HCA, e.g. mlx5_0,mlx5_1.")]
-IbGid = Annotated[int | None, typer.Option("--ib-gid-index", min=0, help="NCCL_IB_GID_INDEX (RoCE; often 3).")]
-Port = Annotated[int | None, typer.Option("--port", help="HTTP port of the API server.")]
-Bind = Annotated[str | None, typer.Option("--bind", help="Address the API server listens on.")]
-
-
-def plan_request(
-    catalog_files: list[Path] | None,
-    model: str,
-    engine: EngineName,
-    gpu: str,
-    nodes: int,
-    gpus_per_node: int,
-    *,
-    mtp: bool = False,
-    overrides: Overrides | None = None,
-    engine_version: str | None = None,
-    network: Network | None = None,
-    port: int | None = None,
-    bind: str | None = None,
-) -> PlanRequest:
-    from lc_cluster.catalog import load_catalog
-    from lc_cluster.planning import Network, Overrides, PlanRequest, PortOptions
-
-    catalog = load_catalog(tuple(catalog_files or ()))
-    return PlanRequest(
-        model=catalog.model(model),
-        engine=engine.value,
-        gpu=catalog.gpu(gpu),
-        nodes=nodes,
-        gpus_per_node=gpus_per_node,
-        overrides=overrides or Overrides(),
-        mtp=mtp,
-        engine_version=engine_version,
-        network=network or Network(),
-        ports=PortOptions(http=port),
-        bind=bind,
-    )
-
-
 ClusterOpt = Annotated[
     str | None,
     typer.Option("--cluster", "-c", help="Cluster name (~/.config/lc-cluster/clusters/NAME.yaml) or file path."),
 ]
+
+# (name, annotation, default) of each plan option, in the order --help lists them.
+_PLAN_OPTIONS: list[tuple[str, Any, Any]] = [
+    (
+        "model",
+        Annotated[str, typer.Argument(help="Catalog name, alias or hub id (see 'lc-cluster models').")],
+        inspect.Parameter.empty,
+    ),
+    ("cluster", ClusterOpt, None),
+    ("engine", Annotated[str, typer.Option("--engine", "-e", help="Serving engine: vllm or sglang.")], "vllm"),
+    ("gpu", Annotated[str | None, typer.Option("--gpu", "-g", help="GPU type; default: the cluster file's.")], None),
+    ("nodes", Annotated[int, typer.Option("--nodes", "-N", min=1, max=1024, help="Number of nodes.")], 1),
+    (
+        "gpus_per_node",
+        Annotated[
+            int | None,
+            typer.Option("--gpus-per-node", "-G", min=1, max=64, help="GPUs per node; default: the cluster's, or 8."),
+        ],
+        None,
+    ),
+    ("mtp", Annotated[bool, typer.Option("--mtp", help="Multi-token prediction (speculative decoding).")], False),
+    ("tp", Annotated[int | None, typer.Option("--tp", min=1, help="Tensor-parallel size.")], None),
+    ("dp", Annotated[int | None, typer.Option("--dp", min=1, help="Data-parallel size (ranks in total).")], None),
+    ("ep", Annotated[int | None, typer.Option("--ep", min=1, help="Expert-parallel size (1 switches EP off).")], None),
+    ("pp", Annotated[int | None, typer.Option("--pp", min=1, help="Pipeline-parallel size.")], None),
+    (
+        "engine_version",
+        Annotated[
+            str | None,
+            typer.Option("--engine-version", help="Engine release to emit flags for; 'guide' = the upstream guide's."),
+        ],
+        None,
+    ),
+    (
+        "ifname",
+        Annotated[str | None, typer.Option("--ifname", help="NIC for NCCL/Gloo sockets; default: the cluster's.")],
+        None,
+    ),
+    ("ib_hca", Annotated[str | None, typer.Option("--ib-hca", help="NCCL_IB_HCA, e.g. mlx5_0,mlx5_1.")], None),
+    (
+        "ib_gid_index",
+        Annotated[int | None, typer.Option("--ib-gid-index", min=0, help="NCCL_IB_GID_INDEX (RoCE; often 3).")],
+        None,
+    ),
+    ("port", Annotated[int | None, typer.Option("--port", help="HTTP port of the API server.")], None),
+    (
+        "bind",
+        Annotated[str | None, typer.Option("--bind", help="API server address; default: the cluster's.")],
+        None,
+    ),
+    (
+        "engine_arg",
+        Annotated[
+            list[str] | None,
+            typer.Option("--engine-arg", help="Extra engine argument, added literally on every node (repeat)."),
+        ],
+        None,
+    ),
+    (
+        "ready_timeout",
+        Annotated[
+            int | None,
+            typer.Option("--ready-timeout", min=1, help="Start-up deadline, s; default: sized for the model."),
+        ],
+        None,
+    ),
+    ("model_file", ModelFiles, None),
+]
+
+
+def _asked(values: dict[str, Any]) -> Asked:
+    from lc_cluster.deployment import Asked
+    from lc_cluster.planning import Fabric, Overrides
+
+    return Asked(
+        model=values["model"],
+        engine=values["engine"],
+        gpu=values["gpu"],
+        nodes=values["nodes"],
+        gpus_per_node=values["gpus_per_node"],
+        mtp=values["mtp"],
+        overrides=Overrides(tp=values["tp"], dp=values["dp"], ep=values["ep"], pp=values["pp"]),
+        engine_version=values["engine_version"],
+        fabric=Fabric(socket_ifname=values["ifname"], ib_hca=values["ib_hca"], ib_gid_index=values["ib_gid_index"]),
+        port=values["port"],
+        bind=values["bind"],
+        engine_args=tuple(values["engine_arg"] or ()),
+        ready_timeout_s=values["ready_timeout"],
+        model_files=tuple(values["model_file"] or ()),
+    )
+
+
+def plan_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Give COMMAND(asked, cluster, ...) the plan options: it receives them as one Asked and the --cluster value."""
+    # Annotations are strings here (postponed evaluation), and `asked`'s names a type only the type checker imports.
+    own = [
+        p.replace(annotation=eval(p.annotation, command.__globals__) if isinstance(p.annotation, str) else p.annotation)
+        for p in inspect.signature(command).parameters.values()
+        if p.name not in ("asked", "cluster")
+    ]
+    shared = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+        for name, annotation, default in _PLAN_OPTIONS
+    ]
+    names = {name for name, _, _ in _PLAN_OPTIONS}
+
+    @functools.wraps(command)
+    def wrapper(**kwargs: Any) -> None:
+        plan_values = {name: kwargs.pop(name) for name in names}
+        command(asked=_asked(plan_values), cluster=plan_values["cluster"], **kwargs)
+
+    params = [*shared, *(p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own)]
+    wrapper.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in params}
+    del wrapper.__wrapped__  # typer must read the new signature, not the command's
+    return wrapper

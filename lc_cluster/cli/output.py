@@ -21,11 +21,14 @@ def console(stderr: bool = False) -> Console:
     return Console(stderr=stderr, highlight=False)
 
 
-def shell_line(env: Mapping[str, str], argv: Iterable[str]) -> str:
-    """A line to paste into a shell: run-time placeholders stay expandable, everything else is literal."""
-    from lc_cluster.templates import word
+def shell_line(env: Mapping[str, str], argv: Iterable[str], literal_args: Iterable[str] = ()) -> str:
+    """A line to paste into a shell: run-time placeholders in the plan stay expandable; the user's own arguments and
+    everything else stay literal."""
+    from lc_cluster.rendering import quote, word
 
-    return " ".join([*(f"{k}={word(v)}" for k, v in env.items()), *(word(a) for a in argv)])
+    return " ".join(
+        [*(f"{k}={word(v)}" for k, v in env.items()), *(word(a) for a in argv), *(quote(a) for a in literal_args)]
+    )
 
 
 def table(title: str, columns: list[str], rows: Iterable[Iterable[object]]) -> None:

@@ -2,55 +2,34 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING
 
 import typer
 
 from lc_cluster.cli import options as o
 from lc_cluster.cli.output import console, emit_json, shell_line, table
 
+if TYPE_CHECKING:
+    from lc_cluster.deployment import Asked
 
-def plan(
-    model: o.ModelArg,
-    gpu: Annotated[str, typer.Option("--gpu", "-g", help="GPU type (see 'lc-cluster gpus').")],
-    engine: o.EngineOpt = o.EngineName.vllm,
-    nodes: o.Nodes = 1,
-    gpus_per_node: o.GpusPerNode = 8,
-    mtp: o.Mtp = False,
-    tp: o.Tp = None,
-    dp: o.Dp = None,
-    ep: o.Ep = None,
-    pp: o.Pp = None,
-    engine_version: o.EngineVersion = None,
-    ifname: o.Ifname = None,
-    ib_hca: o.IbHca = None,
-    ib_gid_index: o.IbGid = None,
-    port: o.Port = None,
-    bind: o.Bind = None,
-    model_file: o.ModelFiles = None,
-    as_json: o.JsonFlag = False,
-) -> None:
-    """Plan a deployment and print every node's command. Exit 2, with the reason, when it cannot work."""
-    from lc_cluster.deployment import deploy
-    from lc_cluster.planning import Network, Overrides
 
-    request = o.plan_request(
-        model_file,
-        model,
-        engine,
-        gpu,
-        nodes,
-        gpus_per_node,
-        mtp=mtp,
-        overrides=Overrides(tp=tp, dp=dp, ep=ep, pp=pp),
-        engine_version=engine_version,
-        network=Network(socket_ifname=ifname, ib_hca=ib_hca, ib_gid_index=ib_gid_index),
-        port=port,
-        bind=bind,
-    )
-    deployment = deploy(request)
+@o.plan_options
+def plan(asked: Asked, cluster: str | None, as_json: o.JsonFlag = False) -> None:
+    """Plan a deployment and print every node's command. Exit 2, with the reason, when it cannot work.
+
+    With --cluster, the plan is the job 'serve' would submit there: the same argv and environment on every node."""
+    from lc_cluster.deployment import deploy, resolve
+
+    if cluster is not None:
+        from lc_cluster.jobs.job import prepare
+
+        job = prepare(asked, cluster)
+        deployment, doc, envs = job.deployment, job.as_dict(), list(job.node_env)
+    else:
+        deployment = deploy(resolve(asked, None))
+        doc, envs = deployment.as_dict(), [c.env for c in deployment.commands]
     if as_json:
-        emit_json(deployment.as_dict())
+        emit_json(doc)
         return
 
     p = deployment.plan
@@ -76,10 +55,10 @@ def plan(
         ],
     )
     out.print(f"Ready when GET {p.ready_path} on the head answers 200, within {p.ready_timeout_s} s.")
-    for command in deployment.commands:
+    for command, env in zip(deployment.commands, envs, strict=True):
         role = "head" if command.index == 0 else "worker"
         out.print(f"\n[bold]# node {command.index} ({role})[/]")
-        out.print(shell_line(command.env, command.argv), markup=False, soft_wrap=True)
+        out.print(shell_line(env, command.argv, command.literal_args), markup=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -24,13 +24,10 @@ def up(
     as_json: JsonFlag = False,
 ) -> None:
     """Provision the inventory's hosts: checks the inventory first, then runs the roles, host by host."""
-    from lc_cluster.errors import LcError
     from lc_cluster.provision import inventory as inv
-    from lc_cluster.provision.runner import PLAYBOOKS, RunOptions, run_playbook
+    from lc_cluster.provision.runner import RunOptions, playbook_path, run_playbook
 
-    if not (PLAYBOOKS / playbook).is_file():
-        names = ", ".join(sorted(p.name for p in PLAYBOOKS.glob("*.yml")))
-        raise LcError(f"no playbook {playbook}: use one of {names}")
+    playbook_path(playbook)
     inv.check(inventory)
     err = console(stderr=True)
     with err.status("starting") as live:

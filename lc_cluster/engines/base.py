@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from packaging.version import Version
 
+from lc_cluster.errors import LcError
 from lc_cluster.planning import EngineRules, Plan
 
 # Values known only inside the allocation, on each node, at run time. The batch template replaces them.
@@ -19,10 +21,17 @@ NODE_IP = "${NODE_IP}"
 class NodeCommand:
     index: int
     argv: tuple[str, ...]
+    """What lc-cluster planned; ${HEAD_IP} and ${NODE_IP} in it are filled in on the node at run time."""
     env: dict[str, str]
+    literal_args: tuple[str, ...] = ()
+    """The user's --engine-arg values, after argv: passed exactly as given, nothing in them expanded."""
+
+    @property
+    def full_argv(self) -> tuple[str, ...]:
+        return (*self.argv, *self.literal_args)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"index": self.index, "argv": list(self.argv), "env": dict(self.env)}
+        return {"index": self.index, "argv": list(self.full_argv), "env": dict(self.env)}
 
 
 class Engine(EngineRules, Protocol):
@@ -31,6 +40,18 @@ class Engine(EngineRules, Protocol):
 
     def build(self, plan: Plan) -> list[NodeCommand]:
         """The exact argv and environment of every node, in node order; node 0 is the head."""
+
+
+def check_user_args(engine: Engine, commands: Iterable[NodeCommand], user_args: Iterable[str]) -> None:
+    """Extra engine arguments may add to the command, never change what lc-cluster planned and wired."""
+    planned = {a for c in commands for a in c.argv if a.startswith("-")}
+    for arg in user_args:
+        flag = arg.split("=", 1)[0]
+        if flag in planned or flag.replace("_", "-") in engine.managed_flags:
+            raise LcError(
+                f"--engine-arg {arg!r} would change what lc-cluster plans ({flag}): use the plan options "
+                "(--tp, --dp, --ep, --pp, --port, --mtp) instead"
+            )
 
 
 def older_than(plan: Plan, version: str) -> bool:
@@ -43,7 +64,7 @@ def compact_json(value: dict[str, Any]) -> str:
 
 def network_env(plan: Plan) -> dict[str, str]:
     """NCCL/Gloo settings every node needs, so no rank falls back to the wrong NIC or to sockets."""
-    net = plan.request.network
+    net = plan.request.fabric
     env: dict[str, str] = {}
     if net.socket_ifname:
         env["GLOO_SOCKET_IFNAME"] = net.socket_ifname

@@ -3,14 +3,14 @@
 from lc_cluster.planning.layout import Layout
 from lc_cluster.planning.memory import MemoryBudget
 from lc_cluster.planning.planner import Plan, make_plan
-from lc_cluster.planning.request import Network, Overrides, PlanRequest, PortOptions
+from lc_cluster.planning.request import Fabric, Overrides, PlanRequest, PortOptions
 from lc_cluster.planning.rules import EngineRules, PortUse
 
 __all__ = [
     "EngineRules",
+    "Fabric",
     "Layout",
     "MemoryBudget",
-    "Network",
     "Overrides",
     "Plan",
     "PlanRequest",

@@ -58,7 +58,7 @@ def make_plan(request: PlanRequest, rules: EngineRules) -> Plan:
 def engine_recipe(model: ModelSpec, rules: EngineRules) -> EngineRecipe:
     recipe = rules.recipe(model)
     if recipe is None:
-        others = [name for name in ("vllm", "sglang") if getattr(model.engines, name) is not None]
+        others = model.engines.available()
         raise PlanRefused(
             "engine-recipe",
             f"the catalog has no {rules.name} recipe for {model.name}: use --engine {' or '.join(others)}"
@@ -125,7 +125,9 @@ def _plan(request: PlanRequest, rules: EngineRules) -> Plan:
         layout=layout,
         memory=memory,
         http_port=request.ports.http or rules.default_http_port,
-        ready_timeout_s=model.ready_timeout_s or int(_READY_BASE_S + _READY_PER_GB_S * model.size_gb),
+        ready_timeout_s=request.ready_timeout_s
+        or model.ready_timeout_s
+        or int(_READY_BASE_S + _READY_PER_GB_S * model.size_gb),
         ready_path=rules.ready_path,
     )
 

@@ -18,8 +18,8 @@ class Overrides:
 
 
 @dataclass(frozen=True)
-class Network:
-    """Cluster fabric settings that become NCCL/Gloo environment on every node."""
+class Fabric:
+    """The cluster's fabric settings that become NCCL/Gloo environment on every node."""
 
     socket_ifname: str | None = None
     ib_hca: str | None = None
@@ -47,7 +47,11 @@ class PlanRequest:
     mtp: bool = False
     engine_version: str | None = None
     """A version, 'guide' for the one the upstream guide was written for, or None for the engine's default."""
-    network: Network = field(default_factory=Network)
+    fabric: Fabric = field(default_factory=Fabric)
     ports: PortOptions = field(default_factory=PortOptions)
     bind: str | None = None
     """Address the API server listens on; None keeps the engine's default."""
+    engine_args: tuple[str, ...] = ()
+    """The user's extra engine arguments, added literally on every node; they may not touch planned flags."""
+    ready_timeout_s: int | None = None
+    """Start-up deadline; None sizes it for the model. The engine's own deadline and the poller's are this one."""

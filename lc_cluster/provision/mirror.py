@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lc_cluster.sandbox.system import run
+from lc_cluster.host import run
 
 _CHROOT_CACHE = "var/cache/lc-mirror"
 SIGNER = "lc-cluster mirror <mirror@lc-cluster.invalid>"

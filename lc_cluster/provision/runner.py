@@ -11,12 +11,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lc_cluster.errors import LcError
 from lc_cluster.paths import state_home
 
-PROJECT = Path(__file__).resolve().parent.parent.parent
-PLAYBOOKS = PROJECT / "playbooks"
-ROLES = PROJECT / "roles"
+# Shipped inside the package, so an installed wheel runs them; the repository's roles/ and playbooks/ link here.
+ANSIBLE = Path(__file__).resolve().parent.parent / "ansible"
+PLAYBOOKS = ANSIBLE / "playbooks"
+ROLES = ANSIBLE / "roles"
 COUNTS = ("ok", "changed", "failed", "unreachable")
+
+
+def playbook_path(name: str) -> Path:
+    """One of the shipped playbooks, by file name."""
+    path = PLAYBOOKS / name
+    if not path.is_file() or path.parent != PLAYBOOKS:
+        names = ", ".join(sorted(p.name for p in PLAYBOOKS.glob("*.yml")))
+        raise LcError(f"no playbook {name}: use one of {names}")
+    return path
 
 
 def ansible_on_path() -> None:
@@ -33,7 +44,6 @@ class HostRecap:
     changed: int = 0
     failed: int = 0
     unreachable: int = 0
-    skipped: int = 0
     messages: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, int]:
@@ -59,7 +69,6 @@ class RunOptions:
     limit: str | None = None
     check: bool = False
     diff: bool = False
-    extravars: dict[str, Any] = field(default_factory=dict)
 
 
 Progress = Callable[[str, str, str], None]
@@ -106,12 +115,11 @@ def run_playbook(playbook: str, inventory: Path, options: RunOptions, progress: 
     runner = ansible_runner.run(
         private_data_dir=str(artifacts),
         project_dir=str(PLAYBOOKS),
-        playbook=str(PLAYBOOKS / playbook),
+        playbook=str(playbook_path(playbook)),
         inventory=str(inventory.resolve()),
         roles_path=[str(ROLES)],
         tags=options.tags,
         limit=options.limit,
-        extravars=options.extravars or None,
         cmdline=" ".join(cmdline) or None,
         event_handler=on_event,
         quiet=True,
@@ -126,7 +134,7 @@ def run_playbook(playbook: str, inventory: Path, options: RunOptions, progress: 
     )
     # The final stats are the authority for the counts; the events above give live progress and failure text.
     stats = runner.stats or {}
-    for count in ("ok", "changed", "failures", "dark", "skipped"):
+    for count in ("ok", "changed", "failures", "dark"):
         for host, number in (stats.get(count) or {}).items():
             recap = hosts.setdefault(host, HostRecap())
             name = {"failures": "failed", "dark": "unreachable"}.get(count, count)

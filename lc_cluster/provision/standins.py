@@ -16,8 +16,8 @@ from pathlib import Path
 import yaml
 
 from lc_cluster.errors import LcError
+from lc_cluster.host import run
 from lc_cluster.provision.runner import ROLES
-from lc_cluster.sandbox.system import run
 
 FILES = Path(__file__).parent / "standin_files"
 SLURM_VERSION_HEADER = Path("/usr/include/slurm/slurm_version.h")

@@ -13,9 +13,9 @@ from pathlib import Path
 import yaml
 
 from lc_cluster.errors import LcError
+from lc_cluster.host import apt_install, missing_packages, require_root, run, start
 from lc_cluster.provision import mirror
 from lc_cluster.sandbox import topology
-from lc_cluster.sandbox.system import apt_install, missing_packages, require_root, run, start
 from lc_cluster.sandbox.topology import Host
 
 RELEASE = "bookworm"

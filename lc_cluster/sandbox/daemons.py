@@ -8,10 +8,10 @@ import time
 from pathlib import Path
 
 from lc_cluster.errors import LcError
+from lc_cluster.host import alive, netns_exists, run, start, stop
+from lc_cluster.rendering import render
 from lc_cluster.sandbox import topology
-from lc_cluster.sandbox.system import alive, netns_exists, run, start, stop
 from lc_cluster.sandbox.topology import Host
-from lc_cluster.templates import render
 
 
 def up_network(hosts: list[Host]) -> None:

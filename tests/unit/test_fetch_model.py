@@ -10,7 +10,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-FETCHER = Path(__file__).resolve().parents[2] / "roles" / "model_cache" / "files" / "fetch_model.py"
+FETCHER = (
+    Path(__file__).resolve().parents[2]
+    / "lc_cluster"
+    / "ansible"
+    / "roles"
+    / "model_cache"
+    / "files"
+    / "fetch_model.py"
+)
 
 
 def fetch(source: Path, dest: Path, verify: str = "sha256") -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lc_cluster.slurm.node_tools import pick, usable
+from lc_cluster.jobs.node_tools import pick, usable
 
 ETH = [("lo", "127.0.0.1"), ("docker0", "169.254.3.1"), ("eth0", "203.0.113.7"), ("ib0", "10.1.2.3")]
 

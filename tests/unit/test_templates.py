@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lc_cluster.templates import literal_words, word, words
+from lc_cluster.rendering import literal_words, word, words
 
 RUNTIME = {"HEAD_IP": "10.0.0.1", "NODE_IP": "10.0.0.2", "NODE_INDEX": "1", "SLURM_JOB_ID": "42"}
 

@@ -3,12 +3,13 @@
 Standard library only: it runs with whatever python3 the node has, before any engine venv. Commands:
   ip [IFNAME]                      this node's service IPv4 address
   record PATH INDEX NODE_IP N ENV... ARGV...   write the node's exact command as JSON
-  mark PATH PHASE [KEY=VALUE ...]  atomically rewrite the job's state file
+  mark PATH PHASE [KEY=VALUE ...]  atomically rewrite the job's state file (PHASE: one of Phase)
   wait-ready URL DEADLINE_S PID    poll URL until 200 (0), PID gone (1) or deadline (2)
 """
 
 from __future__ import annotations
 
+import enum
 import fcntl
 import ipaddress
 import json
@@ -19,6 +20,25 @@ import sys
 import time
 import urllib.error
 import urllib.request
+
+
+class Phase(str, enum.Enum):  # noqa: UP042
+    """A job's phases: the batch script writes them here, the watch, the records and `status` read them. Not
+    StrEnum: the nodes' python3 may be older than 3.11."""
+
+    SUBMITTED = "submitted"
+    """Slurm has the job; its batch script has not started (no state file yet)."""
+    STARTING = "starting"
+    LOADING = "loading"
+    READY = "ready"
+    FAILED = "failed"
+    TIMEOUT = "timeout"
+    ENDED = "ended"
+    STOPPED = "stopped"
+
+    def __str__(self) -> str:
+        return self.value
+
 
 _SIOCGIFADDR = 0x8915
 _PRIVATE = [ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")]
@@ -92,7 +112,7 @@ def record(path: str, index: str, ip: str, count: str, *rest: str) -> None:
 
 
 def mark(path: str, phase: str, *pairs: str) -> None:
-    write_json(path, {"phase": phase, "time": time.time(), **dict(p.split("=", 1) for p in pairs)})
+    write_json(path, {"phase": Phase(phase).value, "time": time.time(), **dict(p.split("=", 1) for p in pairs)})
 
 
 def wait_ready(url: str, deadline_s: str, pid: str) -> int:

@@ -8,8 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lc_cluster.slurm.backend import SlurmBackend
-from lc_cluster.slurm.records import JobRecord
+from lc_cluster.jobs.backend import SlurmBackend
+from lc_cluster.jobs.node_tools import Phase
+from lc_cluster.jobs.records import JobRecord
 
 ACTIVE = {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED", "RESIZING"}
 TAIL_LINES = 20
@@ -18,7 +19,7 @@ TAIL_LINES = 20
 @dataclass(frozen=True)
 class Outcome:
     ready: bool
-    phase: str
+    phase: Phase
     message: str
     endpoint: str | None = None
     failed_node: int | None = None
@@ -65,7 +66,7 @@ def launched_nodes(job_dir: Path) -> int:
     return len(list(job_dir.glob("node-*.cmd.json")))
 
 
-def explain(record: JobRecord, phase: str, message: str) -> Outcome:
+def explain(record: JobRecord, phase: Phase, message: str) -> Outcome:
     failed = failing_node(record.job_dir)
     if failed is not None:
         node, code = failed
@@ -74,7 +75,7 @@ def explain(record: JobRecord, phase: str, message: str) -> Outcome:
         return Outcome(
             False, phase, f"{message}; node {node} failed first ({exit_reason(code)})", failed_node=node, log_tail=lines
         )
-    if phase == "timeout":
+    if phase is Phase.TIMEOUT:
         return Outcome(False, phase, message, log_tail=tail(record.job_dir / "node-0.log"))
     batch_log = Path(record.log_dir) / f"slurm-{record.job_id}.out"
     return Outcome(False, phase, message, log_tail=tail(batch_log))
@@ -82,22 +83,21 @@ def explain(record: JobRecord, phase: str, message: str) -> Outcome:
 
 def follow(record: JobRecord, backend: SlurmBackend, update: Callable[[str], None], poll_s: float = 1.0) -> Outcome:
     while True:
-        marker = record.phase()
-        phase = str(marker.get("phase", ""))
-        if phase in ("ready", "ended") and marker.get("endpoint"):
-            return Outcome(True, "ready", "ready", endpoint=str(marker["endpoint"]))
-        if phase in ("failed", "timeout"):
+        marker = record.marker()
+        phase = record.phase()
+        if phase in (Phase.READY, Phase.ENDED) and marker.get("endpoint"):
+            return Outcome(True, Phase.READY, "ready", endpoint=str(marker["endpoint"]))
+        if phase in (Phase.FAILED, Phase.TIMEOUT):
             return explain(record, phase, str(marker.get("reason", phase)))
         state = backend.state(record.job_id)
         if state is None or state.state not in ACTIVE:
-            marker = record.phase()  # it may have become ready or failed in between
-            if marker.get("phase") == "ready":
+            if record.phase() is Phase.READY:  # it may have become ready or failed in between
                 continue
             slurm_state = state.state if state else "gone from the queue"
-            return explain(record, "ended", f"job {record.job_id} ended ({slurm_state}) before it was ready")
+            return explain(record, Phase.ENDED, f"job {record.job_id} ended ({slurm_state}) before it was ready")
         if state.state == "PENDING":
             update(f"pending ({state.reason})" if state.reason and state.reason != "None" else "pending")
-        elif phase == "loading":
+        elif phase is Phase.LOADING:
             update(f"loading: {launched_nodes(record.job_dir)} of {record.nodes} nodes started, waiting for the head")
         else:
             update(f"running on {state.nodes}: starting")

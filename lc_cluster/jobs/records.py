@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from lc_cluster.errors import LcError
+from lc_cluster.jobs.node_tools import Phase
 from lc_cluster.paths import state_home
 
 
@@ -20,22 +21,26 @@ class JobRecord:
     model: str
     engine: str
     nodes: int
-    http_port: int
     log_dir: str
     submitted_at: float
-    plan: dict[str, Any] = field(default_factory=dict)
 
     @property
     def job_dir(self) -> Path:
         return Path(self.log_dir) / self.job_id
 
-    def phase(self) -> dict[str, Any]:
-        """What the batch script last wrote: starting, loading, ready, failed, timeout, ended."""
+    def marker(self) -> dict[str, Any]:
+        """What the batch script last wrote to its state file: the phase and what came with it (endpoint, reason)."""
         try:
             data: dict[str, Any] = json.loads((self.job_dir / "state.json").read_text())
         except (OSError, ValueError):
             return {}
         return data
+
+    def phase(self) -> Phase:
+        try:
+            return Phase(self.marker().get("phase", Phase.SUBMITTED))
+        except ValueError:
+            return Phase.SUBMITTED
 
 
 def _dir() -> Path:

@@ -1,4 +1,5 @@
-"""Render the Jinja2 templates in slurm/: undefined names are errors, and every value is shell-quoted."""
+"""Render the package's Jinja2 templates (lc_cluster/templates/): undefined names are errors, and every value is
+shell-quoted."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "slurm"
+TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 # The only names a value may leave for the shell to expand, each node filling in its own at run time.
 RUNTIME_NAMES = ("HEAD_IP", "NODE_IP", "NODE_INDEX", "SLURM_JOB_ID")
 _PLACEHOLDER = re.compile(r"\$\{(" + "|".join(RUNTIME_NAMES) + r")\}")
@@ -67,6 +68,6 @@ def _environment(shell: bool) -> Any:
 
 
 def render(name: str, *, shell: bool = True, **context: Any) -> str:
-    """Render slurm/NAME. shell=False for configuration files that are not shell (slurm.conf)."""
+    """Render templates/NAME. shell=False for configuration files that are not shell (slurm.conf)."""
     result: str = _environment(shell).get_template(name).render(**context)
     return result

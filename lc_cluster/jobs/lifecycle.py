@@ -1,0 +1,100 @@
+"""A job's life on Slurm: submit the job value, describe it, follow a node's log, stop it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from lc_cluster.cluster import load_cluster
+from lc_cluster.errors import LcError
+from lc_cluster.jobs.backend import SlurmBackend, SlurmCli
+from lc_cluster.jobs.job import Job
+from lc_cluster.jobs.node_tools import Phase, mark
+from lc_cluster.jobs.records import JobRecord, save
+from lc_cluster.jobs.watch import ACTIVE
+
+_STOP_WAIT_S = 90
+_FOLLOW_POLL_S = 1.0
+
+
+def submit(job: Job, backend: SlurmBackend) -> JobRecord:
+    log_dir = Path(job.cluster.paths.log_dir)
+    try:
+        log_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LcError(f"cannot create the log directory {log_dir}: {exc.strerror}") from None
+    job_id = backend.submit(job.script)
+    plan = job.deployment.plan
+    record = JobRecord(
+        job_id=job_id,
+        cluster=job.cluster.name,
+        cluster_file=str(job.cluster.source),
+        model=plan.model.name,
+        engine=plan.engine,
+        nodes=plan.layout.nodes,
+        log_dir=str(log_dir),
+        submitted_at=time.time(),
+    )
+    save(record)
+    (log_dir / f"lc-{job_id}.sbatch").write_text(job.script)
+    return record
+
+
+def backend_for(record: JobRecord) -> SlurmCli:
+    """The Slurm of the cluster the job was submitted to, from the cluster file the record names."""
+    return SlurmCli(load_cluster(record.cluster_file))
+
+
+def describe(record: JobRecord) -> dict[str, Any]:
+    """What `status` shows of one job: Slurm's state beside the phase its batch script reached."""
+    try:
+        state = backend_for(record).state(record.job_id)
+        slurm_state = state.state if state else "GONE"
+    except LcError:
+        slurm_state = "UNKNOWN"
+    return {
+        "job_id": record.job_id,
+        "cluster": record.cluster,
+        "model": record.model,
+        "engine": record.engine,
+        "nodes": record.nodes,
+        "state": slurm_state,
+        "phase": record.phase().value,
+        "endpoint": record.marker().get("endpoint"),
+        "log_dir": str(record.job_dir),
+    }
+
+
+def follow_log(record: JobRecord, node: int, write: Callable[[str], None], backend: SlurmBackend) -> None:
+    """Write what the node's log gains until the job ends (the last lines were printed before)."""
+    path = record.job_dir / f"node-{node}.log"
+    offset = path.stat().st_size if path.exists() else 0
+    while True:
+        if path.exists():
+            with path.open("rb") as f:
+                f.seek(offset)
+                chunk = f.read()
+            offset += len(chunk)
+            if chunk:
+                write(chunk.decode(errors="replace"))
+        state = backend.state(record.job_id)
+        if state is None or state.state not in ACTIVE:
+            return
+        time.sleep(_FOLLOW_POLL_S)
+
+
+def stop(record: JobRecord, backend: SlurmBackend) -> str:
+    """Cancel the job and wait until Slurm has ended every step; returns the final state."""
+    backend.cancel(record.job_id)
+    deadline = time.monotonic() + _STOP_WAIT_S
+    while time.monotonic() < deadline:
+        state = backend.state(record.job_id)
+        if state is None or state.state not in ACTIVE:
+            mark(str(record.job_dir / "state.json"), Phase.STOPPED)
+            return state.state if state else "CANCELLED"
+        time.sleep(1)
+    raise LcError(
+        f"job {record.job_id} still has running steps after {_STOP_WAIT_S} s: check 'squeue -j {record.job_id}'"
+    )
