@@ -17,8 +17,11 @@ import sys
 import time
 from pathlib import Path
 
-HUB = "lcs-hub"
-SERVE = ["serve", "tiny", "--cluster", "sandbox", "--nodes", "2", "--gpus-per-node", "1", "--json"]
+from lc_cluster.sandbox.topology import Topology
+
+# The bench's own sandbox, beside any other.
+TOPO = Topology.named("lcbench")
+SERVE = ["serve", "tiny", "--cluster", TOPO.name, "--nodes", "2", "--gpus-per-node", "1", "--json"]
 TARGET = 1.10
 
 
@@ -70,7 +73,7 @@ def direct_once(job: dict[str, object], venv_bin: str) -> float:
     """The recorded commands of a served job, started directly in the nodes' namespaces."""
     log_dir = Path(str(job["log_dir"]))
     commands = [json.loads((log_dir / f"node-{i}.cmd.json").read_text()) for i in range(2)]
-    netns = {0: "lcs-n1", 1: "lcs-n2"}
+    netns = {i: host.netns for i, host in enumerate(TOPO.nodes(2))}
     processes = []
     start = time.perf_counter()
     for cmd in commands:
@@ -85,7 +88,7 @@ def direct_once(job: dict[str, object], venv_bin: str) -> float:
             )
         )
     url = f"http://{commands[0]['node_ip']}:8000/health"
-    probe = ["nsenter", f"--net=/run/netns/{HUB}", sys.executable, "-c",
+    probe = ["nsenter", f"--net=/run/netns/{TOPO.hub}", sys.executable, "-c",
              f"import urllib.request as u; u.urlopen({url!r}, timeout=5)"]  # fmt: skip
     deadline = time.monotonic() + 600
     try:
@@ -109,12 +112,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    was_up = json.loads(lc("sandbox", "status", "--json").stdout)["up"]
+    was_up = json.loads(lc("sandbox", "status", "--name", TOPO.name, "--json").stdout)["up"]
     if was_up:
-        lc("sandbox", "down")
-    cold = timed(lambda: lc("sandbox", "up", "--nodes", "2"))
-    warm = timed(lambda: lc("sandbox", "up", "--nodes", "2"))
-    cluster = Path(json.loads(lc("sandbox", "status", "--json").stdout)["cluster_file"])
+        lc("sandbox", "down", "--name", TOPO.name)
+    cold = timed(lambda: lc("sandbox", "up", "--name", TOPO.name, "--nodes", "2"))
+    warm = timed(lambda: lc("sandbox", "up", "--name", TOPO.name, "--nodes", "2"))
+    cluster = Path(json.loads(lc("sandbox", "status", "--name", TOPO.name, "--json").stdout)["cluster_file"])
     venv_bin = cluster.read_text().split("vllm: ")[1].split()[0] + "/bin"
 
     served, direct, memory, used = [], [], [], []
@@ -128,7 +131,7 @@ def main() -> int:
     for _ in range(args.runs):
         direct.append(direct_once(job, venv_bin))
     if not was_up:
-        lc("sandbox", "down")
+        lc("sandbox", "down", "--name", TOPO.name)
 
     ratio = statistics.median(served) / statistics.median(direct)
     print(f"sandbox up, cold (caches kept): {cold:7.1f} s")

@@ -15,8 +15,7 @@ import yaml
 from lc_cluster.errors import LcError
 from lc_cluster.host import apt_install, missing_packages, require_root, run, start
 from lc_cluster.provision import mirror
-from lc_cluster.sandbox import topology
-from lc_cluster.sandbox.topology import Host
+from lc_cluster.sandbox.topology import Host, Topology
 
 RELEASE = "bookworm"
 # What the hosts boot with; Ansible's apt module needs python3-apt on the target.
@@ -79,19 +78,19 @@ def ensure_key(cache: Path) -> Path:
     return key
 
 
-def hosts(count: int) -> list[Host]:
-    return [topology.bare_controller(), *topology.nodes(count)]
+def hosts(topo: Topology, count: int) -> list[Host]:
+    return [topo.bare_controller(), *topo.nodes(count)]
 
 
-def start_hosts(root: Path, cache: Path, count: int, key: Path, mirror: Path) -> dict[str, int]:
+def start_hosts(topo: Topology, root: Path, cache: Path, count: int, key: Path, mirror: Path) -> dict[str, int]:
     pids = {
         "mirror": start(
-            ["nsenter", f"--net=/run/netns/{topology.HUB}", "python3", "-m", "http.server", str(MIRROR_PORT),
-             "--bind", topology.controller().ip, "--directory", str(mirror)],
+            ["nsenter", f"--net=/run/netns/{topo.hub}", "python3", "-m", "http.server", str(MIRROR_PORT),
+             "--bind", topo.controller().ip, "--directory", str(mirror)],
             root / "log" / "mirror.log",
         )
     }  # fmt: skip
-    for host in hosts(count):
+    for host in hosts(topo, count):
         pids[f"host-{host.hostname}"] = start(
             ["systemd-nspawn", "--quiet", "--boot", f"--directory={image_dir(cache)}", "--volatile=overlay",
              f"--network-namespace-path=/run/netns/{host.netns}", "--register=no", "--keep-unit",
@@ -101,19 +100,19 @@ def start_hosts(root: Path, cache: Path, count: int, key: Path, mirror: Path) ->
     return pids
 
 
-def ssh_options(key: Path) -> list[str]:
+def ssh_options(topo: Topology, key: Path) -> list[str]:
     return [
         "-i", str(key), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes",
-        "-o", f"ProxyCommand=nsenter --net=/run/netns/{topology.HUB} nc %h %p",
+        "-o", f"ProxyCommand=nsenter --net=/run/netns/{topo.hub} nc %h %p",
     ]  # fmt: skip
 
 
-def wait_ssh(count: int, key: Path, timeout_s: float = 90) -> None:
-    pending = {h.hostname: h for h in hosts(count)}
+def wait_ssh(topo: Topology, count: int, key: Path, timeout_s: float = 90) -> None:
+    pending = {h.hostname: h for h in hosts(topo, count)}
     deadline = time.monotonic() + timeout_s
     while pending and time.monotonic() < deadline:
         for name, host in list(pending.items()):
-            answer = run("ssh", *ssh_options(key), "-o", "ConnectTimeout=3", f"root@{host.ip}", "echo up",
+            answer = run("ssh", *ssh_options(topo, key), "-o", "ConnectTimeout=3", f"root@{host.ip}", "echo up",
                          check=False, timeout=20)  # fmt: skip
             if answer.strip() == "up":
                 del pending[name]
@@ -122,9 +121,9 @@ def wait_ssh(count: int, key: Path, timeout_s: float = 90) -> None:
         raise LcError(f"sandbox hosts {', '.join(sorted(pending))} did not answer on ssh within {timeout_s:.0f} s")
 
 
-def write_inventory(path: Path, count: int, key: Path) -> None:
-    mirror_url = f"http://{topology.controller().ip}:{MIRROR_PORT}"
-    controller = topology.bare_controller()
+def write_inventory(topo: Topology, path: Path, count: int, key: Path) -> None:
+    mirror_url = f"http://{topo.controller().ip}:{MIRROR_PORT}"
+    controller = topo.bare_controller()
     inventory = {
         "all": {
             "vars": {
@@ -132,7 +131,7 @@ def write_inventory(path: Path, count: int, key: Path) -> None:
                 "ansible_python_interpreter": "/usr/bin/python3",
                 "ansible_ssh_private_key_file": str(key),
                 # The hosts' addresses exist only inside the sandbox: ssh reaches them through the hub namespace.
-                "ansible_ssh_common_args": " ".join(f"'{o}'" if " " in o else o for o in ssh_options(key)[2:]),
+                "ansible_ssh_common_args": " ".join(f"'{o}'" if " " in o else o for o in ssh_options(topo, key)[2:]),
                 "base_package_mirror": f"{mirror_url}/debian",
                 "base_mirror_only": True,
                 # Containers run the machine's kernel, for which Debian ships no headers, and take its clock.
@@ -159,7 +158,7 @@ def write_inventory(path: Path, count: int, key: Path) -> None:
             },
             "children": {
                 "slurm_controller": {"hosts": {controller.hostname: {"ansible_host": controller.ip}}},
-                "gpu_nodes": {"hosts": {h.hostname: {"ansible_host": h.ip} for h in topology.nodes(count)}},
+                "gpu_nodes": {"hosts": {h.hostname: {"ansible_host": h.ip} for h in topo.nodes(count)}},
                 # The controller doubles as the login host, as on small clusters: jobs are submitted there.
                 "login": {
                     "hosts": {controller.hostname: None},

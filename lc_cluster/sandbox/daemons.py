@@ -10,28 +10,27 @@ from pathlib import Path
 from lc_cluster.errors import LcError
 from lc_cluster.host import alive, netns_exists, run, start, stop
 from lc_cluster.rendering import render
-from lc_cluster.sandbox import topology
-from lc_cluster.sandbox.topology import Host
+from lc_cluster.sandbox.topology import BRIDGE, Host, Topology
 
 
-def up_network(hosts: list[Host]) -> None:
+def up_network(topo: Topology, hosts: list[Host]) -> None:
     """A namespace per host, each joined to a bridge that lives inside the hub namespace: the machine's own
     namespace never gets a test address."""
-    hub = topology.controller()
+    hub = topo.controller()
     if not netns_exists(hub.netns):
         run("ip", "netns", "add", hub.netns)
-        run("ip", "-n", hub.netns, "link", "add", topology.BRIDGE, "type", "bridge")
-        run("ip", "-n", hub.netns, "addr", "add", f"{hub.ip}/24", "dev", topology.BRIDGE)
-        run("ip", "-n", hub.netns, "link", "set", topology.BRIDGE, "up")
+        run("ip", "-n", hub.netns, "link", "add", BRIDGE, "type", "bridge")
+        run("ip", "-n", hub.netns, "addr", "add", f"{hub.ip}/24", "dev", BRIDGE)
+        run("ip", "-n", hub.netns, "link", "set", BRIDGE, "up")
         run("ip", "-n", hub.netns, "link", "set", "lo", "up")
     for host in hosts:
         if netns_exists(host.netns):
             continue
         run("ip", "netns", "add", host.netns)
-        port = f"{topology.PREFIX}v-{host.hostname}"
+        port = f"v-{host.hostname}"
         # Both ends are created straight into their namespaces.
         run("ip", "link", "add", port, "netns", hub.netns, "type", "veth", "peer", "name", "eth0", "netns", host.netns)
-        run("ip", "-n", hub.netns, "link", "set", port, "master", topology.BRIDGE, "up")
+        run("ip", "-n", hub.netns, "link", "set", port, "master", BRIDGE, "up")
         run("ip", "-n", host.netns, "addr", "add", f"{host.ip}/24", "dev", "eth0")
         run("ip", "-n", host.netns, "link", "set", "eth0", "up")
         run("ip", "-n", host.netns, "link", "set", "lo", "up")
@@ -62,11 +61,13 @@ def start_munge(root: Path) -> int:
     )  # fmt: skip
 
 
-def write_config(root: Path, count: int, gpus_per_node: int) -> Path:
-    hosts = topology.nodes(count)
+def write_config(topo: Topology, root: Path, count: int, gpus_per_node: int) -> Path:
+    hosts = topo.nodes(count)
     context = {
         "root": str(root),
-        "controller": topology.controller(),
+        "cluster_name": f"lc{topo.name}",
+        "first_job_id": topo.first_job_id,
+        "controller": topo.controller(),
         "nodes": hosts,
         "gpus_per_node": gpus_per_node,
         "cpus": os.cpu_count() or 1,
@@ -82,7 +83,7 @@ def write_config(root: Path, count: int, gpus_per_node: int) -> Path:
     conf = root / "slurm.conf"
     conf.write_text(render("sandbox-slurm.conf.j2", shell=False, **context))
     (root / "gres.conf").write_text(render("sandbox-gres.conf.j2", shell=False, **context))
-    for host in [topology.controller(), *hosts]:
+    for host in [topo.controller(), *hosts]:
         hosts_file = root / "hosts" / host.hostname
         hosts_file.parent.mkdir(exist_ok=True)
         hosts_file.write_text(render("sandbox-hosts.j2", shell=False, me=host.hostname, **context))
@@ -99,15 +100,15 @@ def _in_host(root: Path, host: Host, argv: list[str]) -> list[str]:
     ]  # fmt: skip
 
 
-def start_slurm(root: Path, count: int) -> dict[str, int]:
+def start_slurm(topo: Topology, root: Path, count: int) -> dict[str, int]:
     conf = str(root / "slurm.conf")
     env_conf = ["env", f"SLURM_CONF={conf}"]
     pids = {
         "slurmctld": start(
-            _in_host(root, topology.controller(), [*env_conf, "slurmctld", "-D", "-i"]), root / "log" / "slurmctld.out"
+            _in_host(root, topo.controller(), [*env_conf, "slurmctld", "-D", "-i"]), root / "log" / "slurmctld.out"
         )
     }
-    for host in topology.nodes(count):
+    for host in topo.nodes(count):
         pids[f"slurmd-{host.hostname}"] = start(
             _in_host(root, host, [*env_conf, "slurmd", "-D", "-N", host.hostname]),
             root / "log" / f"slurmd-{host.hostname}.out",
@@ -115,9 +116,9 @@ def start_slurm(root: Path, count: int) -> dict[str, int]:
     return pids
 
 
-def wait_idle(root: Path, count: int, pids: dict[str, int], timeout_s: float = 60) -> None:
+def wait_idle(topo: Topology, root: Path, count: int, pids: dict[str, int], timeout_s: float = 60) -> None:
     deadline = time.monotonic() + timeout_s
-    names = {h.hostname for h in topology.nodes(count)}
+    names = {h.hostname for h in topo.nodes(count)}
     last = ""
     while time.monotonic() < deadline:
         dead = [name for name, pid in pids.items() if not alive(pid)]
@@ -125,7 +126,7 @@ def wait_idle(root: Path, count: int, pids: dict[str, int], timeout_s: float = 6
             log = root / "log" / f"{dead[0]}.out"
             detail = log.read_text().strip().splitlines()[-1:] if log.exists() else []
             raise LcError(f"sandbox daemon {dead[0]} exited: {' '.join(detail) or 'see ' + str(log)}")
-        last = run(*slurm_client(root), "sinfo", "-h", "-N", "-o", "%N %t", check=False)
+        last = run(*slurm_client(topo, root), "sinfo", "-h", "-N", "-o", "%N %t", check=False)
         states = dict(line.split() for line in last.splitlines() if line.strip())
         if set(states) >= names and all(states[n].rstrip("*") in ("idle", "mix", "alloc") for n in names):
             return
@@ -133,9 +134,9 @@ def wait_idle(root: Path, count: int, pids: dict[str, int], timeout_s: float = 6
     raise LcError(f"sandbox nodes did not become idle within {timeout_s:.0f} s: {last.strip() or 'no answer'}")
 
 
-def slurm_client(root: Path) -> list[str]:
+def slurm_client(topo: Topology, root: Path) -> list[str]:
     """Prefix for Slurm client commands: inside the hub namespace, with the sandbox's slurm.conf."""
-    return ["nsenter", f"--net=/run/netns/{topology.HUB}", "env", f"SLURM_CONF={root / 'slurm.conf'}"]
+    return ["nsenter", f"--net=/run/netns/{topo.hub}", "env", f"SLURM_CONF={root / 'slurm.conf'}"]
 
 
 def stop_all(pids: dict[str, int]) -> None:

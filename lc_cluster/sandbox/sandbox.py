@@ -1,4 +1,6 @@
-"""`lc-cluster sandbox up|status|down`: bring the local cluster up idempotently, report it, remove all it made."""
+"""`lc-cluster sandbox up|status|down`: bring a named local cluster up idempotently, report it, remove all it made.
+Everything a sandbox makes (namespaces, state, cluster file, addresses, job ids) derives from its name, so a user's
+sandbox and the tests' run side by side."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from lc_cluster.host import (
     alive,
     apt_install,
     missing_packages,
+    netns_exists,
     netns_inode,
     pids_in_netns,
     require_root,
@@ -25,10 +28,10 @@ from lc_cluster.host import (
     stop,
 )  # fmt: skip
 from lc_cluster.paths import cache_home, config_home, state_home
-from lc_cluster.sandbox import bare, daemons, engine_env, topology
+from lc_cluster.sandbox import bare, daemons, engine_env
+from lc_cluster.sandbox.topology import MAX_NODES, Topology
 
 PACKAGES = ["slurmctld", "slurmd", "slurm-client", "munge", "iproute2", "util-linux"]
-CLUSTER_NAME = "sandbox"
 Progress = Callable[[str], None]
 
 
@@ -41,23 +44,24 @@ class SandboxState:
     bare: bool = False
 
 
-def root() -> Path:
-    return state_home() / "sandbox"
+def root(topo: Topology) -> Path:
+    return state_home() / "sandboxes" / topo.name
 
 
-def cluster_file() -> Path:
-    return config_home() / "clusters" / f"{CLUSTER_NAME}.yaml"
+def cluster_file(topo: Topology) -> Path:
+    """The sandbox's cluster file: `--cluster NAME` with the sandbox's name."""
+    return config_home() / "clusters" / f"{topo.name}.yaml"
 
 
-def _load() -> SandboxState | None:
+def _load(topo: Topology) -> SandboxState | None:
     try:
-        return SandboxState(**json.loads((root() / "state.json").read_text()))
-    except (OSError, ValueError):
+        return SandboxState(**json.loads((root(topo) / "state.json").read_text()))
+    except (OSError, ValueError, TypeError):
         return None
 
 
-def _save(state: SandboxState) -> None:
-    (root() / "state.json").write_text(json.dumps(asdict(state), indent=2))
+def _save(topo: Topology, state: SandboxState) -> None:
+    (root(topo) / "state.json").write_text(json.dumps(asdict(state), indent=2))
 
 
 def _timed(progress: Progress, what: str, action: Callable[[], object]) -> object:
@@ -68,22 +72,23 @@ def _timed(progress: Progress, what: str, action: Callable[[], object]) -> objec
     return result
 
 
-def inventory_file() -> Path:
-    return root() / "inventory.yml"
+def inventory_file(topo: Topology) -> Path:
+    return root(topo) / "inventory.yml"
 
 
-def up(nodes: int, gpus_per_node: int, progress: Progress, bare: bool = False) -> dict[str, Any]:
-    if not 1 <= nodes <= topology.MAX_NODES:
-        raise LcError(f"--nodes must be between 1 and {topology.MAX_NODES}")
+def up(name: str, nodes: int, gpus_per_node: int, progress: Progress, bare: bool = False) -> dict[str, Any]:
+    topo = Topology.named(name)
+    if not 1 <= nodes <= MAX_NODES:
+        raise LcError(f"--nodes must be between 1 and {MAX_NODES}")
     if not 1 <= gpus_per_node <= 64:
         raise LcError("--gpus-per-node must be between 1 and 64")
     require_root()
-    state = _load()
+    state = _load(topo)
     if state and state.bare != bare:
         kind = "bare hosts" if state.bare else "a Slurm sandbox"
-        raise LcError(f"the sandbox here runs {kind}: 'lc-cluster sandbox down' first")
+        raise LcError(f"sandbox {name} runs {kind}: 'lc-cluster sandbox down --name {name}' first")
     if bare:
-        return _up_bare(nodes, progress)
+        return _up_bare(topo, nodes, progress)
     missing = missing_packages(PACKAGES)
     if missing:
         _timed(progress, f"installing {' '.join(missing)}", lambda: apt_install(missing))
@@ -104,13 +109,13 @@ def up(nodes: int, gpus_per_node: int, progress: Progress, bare: bool = False) -
     else:
         if state:
             progress("Slurm: reconfiguring (stopping the old sandbox first)")
-            _teardown(state, progress)
-        _timed(progress, f"Slurm: controller and {nodes} nodes", lambda: _start(nodes, gpus_per_node))
-    _write_cluster_file(nodes, gpus_per_node, cache)
-    return status()
+            _teardown(topo, state, progress)
+        _timed(progress, f"Slurm: controller and {nodes} nodes", lambda: _start(topo, nodes, gpus_per_node))
+    _write_cluster_file(topo, nodes, gpus_per_node, cache)
+    return status(name)
 
 
-def _up_bare(nodes: int, progress: Progress) -> dict[str, Any]:
+def _up_bare(topo: Topology, nodes: int, progress: Progress) -> dict[str, Any]:
     missing = missing_packages(bare.HOST_PACKAGES)
     if missing:
         _timed(progress, f"installing {' '.join(missing)}", lambda: apt_install(missing))
@@ -119,46 +124,46 @@ def _up_bare(nodes: int, progress: Progress) -> dict[str, Any]:
     _timed(progress, f"Debian {bare.RELEASE} host image", lambda: bare.ensure_image(cache))
     mirror = _timed(progress, "package mirror", lambda: bare.ensure_mirror(cache))
     key = bare.ensure_key(cache)
-    state = _load()
+    state = _load(topo)
     if state and state.nodes == nodes and all(map(alive, state.pids.values())):
         progress(f"hosts: already up ({nodes} nodes and a controller)")
     else:
         if state:
-            _teardown(state, progress)
+            _teardown(topo, state, progress)
 
         def boot() -> None:
-            base = root()
+            base = root(topo)
             base.mkdir(parents=True, exist_ok=True)
-            daemons.up_network(bare.hosts(nodes))
+            daemons.up_network(topo, bare.hosts(topo, nodes))
             assert isinstance(mirror, Path)
-            pids = bare.start_hosts(base, cache, nodes, key, mirror)
-            _save(SandboxState(nodes=nodes, gpus_per_node=0, pids=pids, started_at=time.time(), bare=True))
-            bare.wait_ssh(nodes, key)
+            pids = bare.start_hosts(topo, base, cache, nodes, key, mirror)
+            _save(topo, SandboxState(nodes=nodes, gpus_per_node=0, pids=pids, started_at=time.time(), bare=True))
+            bare.wait_ssh(topo, nodes, key)
 
         _timed(progress, f"hosts: controller and {nodes} nodes (systemd, sshd)", boot)
-    bare.write_inventory(inventory_file(), nodes, key)
-    return status()
+    bare.write_inventory(topo, inventory_file(topo), nodes, key)
+    return status(topo.name)
 
 
-def _start(nodes: int, gpus_per_node: int) -> SandboxState:
-    base = root()
+def _start(topo: Topology, nodes: int, gpus_per_node: int) -> SandboxState:
+    base = root(topo)
     base.mkdir(parents=True, exist_ok=True)
-    daemons.up_network(topology.nodes(nodes))
+    daemons.up_network(topo, topo.nodes(nodes))
     pids = {"munged": daemons.start_munge(base)}
-    daemons.write_config(base, nodes, gpus_per_node)
-    pids.update(daemons.start_slurm(base, nodes))
+    daemons.write_config(topo, base, nodes, gpus_per_node)
+    pids.update(daemons.start_slurm(topo, base, nodes))
     state = SandboxState(nodes=nodes, gpus_per_node=gpus_per_node, pids=pids, started_at=time.time())
-    _save(state)
-    daemons.wait_idle(base, nodes, pids)
+    _save(topo, state)
+    daemons.wait_idle(topo, base, nodes, pids)
     return state
 
 
-def _write_cluster_file(nodes: int, gpus_per_node: int, cache: Path) -> None:
+def _write_cluster_file(topo: Topology, nodes: int, gpus_per_node: int, cache: Path) -> None:
     doc = {
-        "name": CLUSTER_NAME,
+        "name": topo.name,
         "gpu": "CPU-SANDBOX",
         "gpus_per_node": gpus_per_node,
-        "slurm": {"conf": str(root() / "slurm.conf"), "time_limit": "4:00:00"},
+        "slurm": {"conf": str(root(topo) / "slurm.conf"), "time_limit": "4:00:00"},
         "network": {"service_interface": "eth0"},
         "runtime": {
             "kind": "host",
@@ -170,74 +175,78 @@ def _write_cluster_file(nodes: int, gpus_per_node: int, cache: Path) -> None:
                 "VLLM_CPU_OMP_THREADS_BIND": "${NODE_INDEX}",
             },
         },
-        "paths": {"log_dir": str(root() / "jobs"), "model_cache": str(engine_env.hf_home(cache)), "offline": True},
-        "login_netns": topology.HUB,
+        "paths": {"log_dir": str(root(topo) / "jobs"), "model_cache": str(engine_env.hf_home(cache)), "offline": True},
+        "login_netns": topo.hub,
     }
-    path = cluster_file()
+    path = cluster_file(topo)
     path.parent.mkdir(parents=True, exist_ok=True)
     header = f"# Written by 'lc-cluster sandbox up' ({nodes} nodes); 'sandbox down' removes it.\n"
     path.write_text(header + yaml.safe_dump(doc, sort_keys=False))
 
 
-def status() -> dict[str, Any]:
-    state = _load()
+def status(name: str) -> dict[str, Any]:
+    topo = Topology.named(name)
+    state = _load(topo)
     if state is None:
-        return {"up": False, "cluster_file": None, "inventory": None, "nodes": []}
+        return {"name": name, "up": False, "cluster_file": None, "inventory": None, "nodes": []}
     daemons_alive = {name: alive(pid) for name, pid in state.pids.items()}
     if state.bare:
         return {
+            "name": name,
             "up": all(daemons_alive.values()),
             "cluster_file": None,
-            "inventory": str(inventory_file()),
-            "nodes": [{"name": h.hostname, "ip": h.ip, "netns": h.netns} for h in bare.hosts(state.nodes)],
+            "inventory": str(inventory_file(topo)),
+            "nodes": [{"name": h.hostname, "ip": h.ip, "netns": h.netns} for h in bare.hosts(topo, state.nodes)],
             "daemons": daemons_alive,
         }
     sinfo = ""
     if all(daemons_alive.values()):
-        sinfo = run(*daemons.slurm_client(root()), "sinfo", "-h", "-N", "-o", "%N %t", check=False)
+        sinfo = run(*daemons.slurm_client(topo, root(topo)), "sinfo", "-h", "-N", "-o", "%N %t", check=False)
     node_states = dict(line.split() for line in sinfo.splitlines() if line.strip())
     return {
+        "name": name,
         "up": all(daemons_alive.values()),
-        "cluster_file": str(cluster_file()),
+        "cluster_file": str(cluster_file(topo)),
         "inventory": None,
         "gpus_per_node": state.gpus_per_node,
         "nodes": [
             {"name": h.hostname, "ip": h.ip, "netns": h.netns, "state": node_states.get(h.hostname, "down")}
-            for h in topology.nodes(state.nodes)
+            for h in topo.nodes(state.nodes)
         ],
         "daemons": daemons_alive,
     }
 
 
-def down(progress: Progress) -> bool:
+def down(name: str, progress: Progress) -> bool:
+    topo = Topology.named(name)
     require_root()
-    state = _load()
-    if state is None and not Path("/run/netns", topology.HUB).exists():
-        progress("no sandbox here")
+    state = _load(topo)
+    if state is None and not netns_exists(topo.hub):
+        progress(f"no sandbox {name} here")
         return False
-    _teardown(state, progress)
-    cluster_file().unlink(missing_ok=True)
-    for record in (state_home() / "jobs").glob(f"{CLUSTER_NAME}-*.json"):
+    _teardown(topo, state, progress)
+    cluster_file(topo).unlink(missing_ok=True)
+    for record in (state_home() / "jobs").glob(f"{topo.name}-*.json"):
         record.unlink()
     progress("sandbox removed (the engine venv and tiny model stay cached in " + str(cache_home()) + ")")
     return True
 
 
-def _teardown(state: SandboxState | None, progress: Progress) -> None:
-    base = root()
+def _teardown(topo: Topology, state: SandboxState | None, progress: Progress) -> None:
+    base = root(topo)
+    client = daemons.slurm_client(topo, base)
     if state and all(alive(state.pids.get(n)) for n in ("munged", "slurmctld")):
-        jobs = run(*daemons.slurm_client(base), "squeue", "-h", "-o", "%i", check=False).split()
+        jobs = run(*client, "squeue", "-h", "-o", "%i", check=False).split()
         if jobs:
             progress(f"cancelling jobs {' '.join(jobs)}")
-            run(*daemons.slurm_client(base), "scancel", *jobs, check=False)
+            run(*client, "scancel", *jobs, check=False)
             deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and run(*daemons.slurm_client(base), "squeue", "-h", check=False):
+            while time.monotonic() < deadline and run(*client, "squeue", "-h", check=False):
                 time.sleep(1)
     if state:
         daemons.stop_all(state.pids)
     # Anything still running in the sandbox's namespaces was started there by the sandbox's jobs.
-    count = state.nodes if state else topology.MAX_NODES
-    names = [topology.HUB, topology.bare_controller().netns, *(h.netns for h in topology.nodes(count))]
+    names = topo.all_netns(state.nodes if state else MAX_NODES)
     for name in names:
         inode = netns_inode(name)
         if inode is not None:

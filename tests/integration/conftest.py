@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,10 +14,13 @@ from typing import Any
 import pytest
 import yaml
 
+from lc_cluster.sandbox.topology import Topology
 from tests.conftest import cli
 
 RECORDER = Path(__file__).parent / "recorder"
-HUB = "lcs-hub"
+# The tests' own sandbox, beside any the user has up (the demo's, named 'sandbox').
+SANDBOX = "lctest"
+HUB = Topology.named(SANDBOX).hub
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -29,13 +33,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     use_own_home(tmp_path_factory)
     # Two nodes with eight stand-in GPUs each: the guides' 2 x 8 layouts fit, and vLLM jobs ask for one per node.
-    result = cli("sandbox", "up", "--nodes", "2", "--gpus-per-node", "8", "--json", timeout=1800)
+    result = cli("sandbox", "up", "--name", SANDBOX, "--nodes", "2", "--gpus-per-node", "8", "--json", timeout=1800)
     assert result.returncode == 0, result.stderr
     status = json.loads(result.stdout)
     try:
         yield status
     finally:
-        down = cli("sandbox", "down", timeout=300)
+        down = cli("sandbox", "down", "--name", SANDBOX, timeout=300)
         assert down.returncode == 0, down.stderr
         assert not Path("/run/netns", HUB).exists()
 
@@ -52,12 +56,25 @@ def recorder_cluster(sandbox: dict[str, Any], tmp_path_factory: pytest.TempPathF
     return str(path)
 
 
+@pytest.fixture(scope="session")
+def wheel_cli(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """lc-cluster built as a wheel and installed into a fresh venv outside the repository (not editable)."""
+    out = tmp_path_factory.mktemp("wheel")
+    repo = Path(__file__).resolve().parents[2]
+    uv = [sys.executable, "-m", "uv"]
+    subprocess.run([*uv, "build", "--wheel", "--out-dir", str(out), str(repo)], check=True, capture_output=True)
+    (wheel,) = out.glob("lc_cluster-*.whl")
+    venv = out / "venv"
+    subprocess.run([*uv, "venv", "-q", "--python", sys.executable, str(venv)], check=True, capture_output=True)
+    subprocess.run([*uv, "pip", "install", "-q", "--python", str(venv / "bin" / "python"), str(wheel)], check=True,
+                   capture_output=True)  # fmt: skip
+    return venv / "bin" / "lc-cluster"
+
+
 def use_own_home(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Config and state of the tests' own (the caches stay shared), and no sandbox of anyone else's running."""
+    """Config and state of the tests' own (the caches stay shared); a sandbox of the user's may run beside them."""
     if os.geteuid() != 0:
         pytest.fail("the sandbox tests need root (network namespaces, daemons, containers)")
-    if Path("/run/netns", HUB).exists():
-        pytest.fail("a sandbox is already up on this machine: run 'lc-cluster sandbox down' first")
     home = tmp_path_factory.mktemp("lc-home")
     os.environ["LC_CLUSTER_HOME"] = str(home / "config")
     os.environ["LC_CLUSTER_STATE"] = str(home / "state")
@@ -72,7 +89,11 @@ def queue() -> list[str]:
 
 
 def slurm_conf() -> str:
-    return str(Path(os.environ["LC_CLUSTER_STATE"]) / "sandbox" / "slurm.conf")
+    return str(sandbox_root() / "slurm.conf")
+
+
+def sandbox_root() -> Path:
+    return Path(os.environ["LC_CLUSTER_STATE"]) / "sandboxes" / SANDBOX
 
 
 def job_processes(job_id: str) -> list[int]:

@@ -22,8 +22,11 @@ import yaml
 from lc_cluster.host import netns_inode, pids_in_netns
 from lc_cluster.paths import cache_home
 from lc_cluster.sandbox.bare import ssh_options
+from lc_cluster.sandbox.topology import Topology
 from tests.conftest import cli
 from tests.integration.conftest import use_own_home, wait_for
+
+BARE = Topology.named("lcbare")
 
 LIMITS = "/etc/security/limits.d/90-lc-cluster.conf"
 
@@ -31,20 +34,20 @@ LIMITS = "/etc/security/limits.d/90-lc-cluster.conf"
 @pytest.fixture(scope="module")
 def bare(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     use_own_home(tmp_path_factory)
-    result = cli("sandbox", "up", "--bare", "--nodes", "2", "--json", timeout=1800)
+    result = cli("sandbox", "up", "--bare", "--name", BARE.name, "--nodes", "2", "--json", timeout=1800)
     assert result.returncode == 0, result.stderr
     status: dict[str, Any] = json.loads(result.stdout)
     try:
         yield status
     finally:
-        down = cli("sandbox", "down", timeout=300)
+        down = cli("sandbox", "down", "--name", BARE.name, timeout=300)
         assert down.returncode == 0, down.stderr
 
 
 def ssh(status: dict[str, Any], host: str, command: str, check: bool = True) -> str:
     address = next(n["ip"] for n in status["nodes"] if n["name"] == host)
     key = cache_home() / "sandbox-ssh" / "id_ed25519"
-    done = subprocess.run(["ssh", *ssh_options(key), "-o", "LogLevel=ERROR", f"root@{address}", command],
+    done = subprocess.run(["ssh", *ssh_options(BARE, key), "-o", "LogLevel=ERROR", f"root@{address}", command],
                           capture_output=True, text=True, timeout=120, check=check)  # fmt: skip
     return done.stdout
 
@@ -54,7 +57,9 @@ def up(inventory: str, *args: str) -> tuple[int, dict[str, Any], str]:
     return result.returncode, json.loads(result.stdout), result.stdout + result.stderr
 
 
-def test_up_builds_a_slurm_that_runs_a_two_node_job_and_a_rerun_changes_nothing(bare: dict[str, Any]) -> None:
+def test_up_builds_a_slurm_that_runs_a_two_node_job_and_a_rerun_changes_nothing(
+    bare: dict[str, Any], wheel_cli: Path, tmp_path: Path
+) -> None:
     inventory = bare["inventory"]
     assert cli("inventory", "check", "-i", inventory).returncode == 0
 
@@ -73,6 +78,12 @@ def test_up_builds_a_slurm_that_runs_a_two_node_job_and_a_rerun_changes_nothing(
     rc, second, _ = up(inventory)
     assert rc == 0
     assert {h: c["changed"] for h, c in second["hosts"].items()} == {"ctl": 0, "n1": 0, "n2": 0}
+
+    # The same check from the installed wheel, outside the repository: roles and playbooks ship inside it.
+    checked = subprocess.run([str(wheel_cli), "up", "-i", inventory, "--check", "--json"], cwd=tmp_path,
+                             capture_output=True, text=True, timeout=1200, check=False)  # fmt: skip
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert {h: c["changed"] for h, c in json.loads(checked.stdout)["hosts"].items()} == {"ctl": 0, "n1": 0, "n2": 0}
 
     ssh(bare, "n1", f"echo '* soft nofile 1024' >> {LIMITS}")
     rc, checked, _ = up(inventory, "--check")
@@ -188,7 +199,7 @@ def test_a_host_lost_mid_run_is_reported_unreachable_and_the_others_complete(bar
     try:
         # Once n2 has finished a few tasks, it goes away: everything in its network namespace dies at once.
         wait_for(lambda: _tasks_done(events, before, "n2") >= 5, 120, "the run to reach n2")
-        inode = netns_inode("lcs-n2")
+        inode = netns_inode(BARE.nodes(2)[1].netns)
         assert inode is not None
         for pid in pids_in_netns(inode):
             os.kill(pid, signal.SIGKILL)

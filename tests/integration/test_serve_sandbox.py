@@ -16,10 +16,10 @@ import pytest
 import yaml
 
 from tests.conftest import cli
-from tests.integration.conftest import in_hub, job_processes, queue, wait_for
+from tests.integration.conftest import SANDBOX, in_hub, job_processes, queue, sandbox_root, wait_for
 from tests.unit.argv import golden, options
 
-VLLM_DP2 = ["serve", "tiny", "--cluster", "sandbox", "--nodes", "2", "--gpus-per-node", "1", "--json"]
+VLLM_DP2 = ["serve", "tiny", "--cluster", SANDBOX, "--nodes", "2", "--gpus-per-node", "1", "--json"]
 
 
 def _serve(*args: str, timeout: float = 600) -> dict[str, Any]:
@@ -80,7 +80,7 @@ def test_vllm_dp2_answers_through_the_head_and_both_ranks_serve(sandbox: dict[st
 
 
 def test_a_killed_engine_ends_the_job_and_serve_reports_that_node(sandbox: dict[str, Any]) -> None:
-    state_dir = Path(os.environ["LC_CLUSTER_STATE"]) / "sandbox" / "jobs"
+    state_dir = sandbox_root() / "jobs"
     earlier = {p.name for p in state_dir.glob("*")}
     serve = subprocess.Popen(
         [sys.executable, "-m", "lc_cluster", *VLLM_DP2], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -108,7 +108,7 @@ def test_a_killed_engine_ends_the_job_and_serve_reports_that_node(sandbox: dict[
 
 
 def test_a_deadline_too_short_is_a_clear_timeout(sandbox: dict[str, Any]) -> None:
-    args = ["serve", "tiny", "--cluster", "sandbox", "--gpus-per-node", "1", "--ready-timeout", "5", "--json"]
+    args = ["serve", "tiny", "--cluster", SANDBOX, "--gpus-per-node", "1", "--ready-timeout", "5", "--json"]
     doc = _serve(*args)
     assert doc["returncode"] == 1
     assert doc["state"] == "TIMEOUT"
@@ -172,7 +172,7 @@ def test_bad_input_is_refused_before_anything_is_submitted(
     sandbox: dict[str, Any], args: list[str], reason: str
 ) -> None:
     before = queue()
-    result = cli(*args, "--cluster", "sandbox")
+    result = cli(*args, "--cluster", SANDBOX)
     assert result.returncode == 2
     assert reason in result.stderr
     assert queue() == before == []
@@ -191,11 +191,11 @@ def test_a_misspelt_cluster_file_key_is_refused(sandbox: dict[str, Any], tmp_pat
 
 def test_sandbox_up_again_is_idempotent_and_fast(sandbox: dict[str, Any]) -> None:
     start = time.monotonic()
-    result = cli("sandbox", "up", "--nodes", "2", "--gpus-per-node", "8", "--json", timeout=300)
+    result = cli("sandbox", "up", "--name", SANDBOX, "--nodes", "2", "--gpus-per-node", "8", "--json", timeout=300)
     assert result.returncode == 0, result.stderr
     assert "already up" in result.stderr
     assert time.monotonic() - start < 30
-    status = json.loads(cli("sandbox", "status", "--json").stdout)
+    status = json.loads(cli("sandbox", "status", "--name", SANDBOX, "--json").stdout)
     assert status["up"] and [n["state"] for n in status["nodes"]] == ["idle", "idle"]
 
 
