@@ -1,11 +1,13 @@
 """Provisioning time: a cold `lc-cluster up` and a re-run on 2 and on 4 bare sandbox hosts.
 
-Run as root with no sandbox up: python bench/up_scaling.py. Prints the times and the ratios against the targets
-(a re-run <= 25% of a cold run; 4 hosts <= 1.5 x the time of 2).
+Run as root: python bench/up_scaling.py [--top N]. It uses a sandbox of its own ('lcupbench'), beside any other.
+Prints the times, the ratios against the targets (a re-run <= 25% of a cold run; 4 hosts <= 1.5 x the time of 2),
+and where each run spent its time: the slowest tasks, summed over hosts.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -20,23 +22,31 @@ def lc(*args: str) -> subprocess.CompletedProcess[str]:
     return done
 
 
-def timed_up(inventory: str) -> float:
+NAME = "lcupbench"
+
+
+def timed_up(inventory: str, what: str, top: int) -> float:
     start = time.perf_counter()
-    lc("up", "-i", inventory, "--json")
-    return time.perf_counter() - start
+    result = json.loads(lc("up", "-i", inventory, "--json").stdout)
+    elapsed = time.perf_counter() - start
+    print(f"  {what}: {elapsed:.1f} s; slowest tasks (s, summed over hosts):")
+    for row in result["slowest_tasks"][:top]:
+        print(f"    {row['seconds']:6.1f}  {row['task']}")
+    return elapsed
 
 
 def main() -> int:
-    if json.loads(lc("sandbox", "status", "--json").stdout)["up"]:
-        raise SystemExit("a sandbox is up: run 'lc-cluster sandbox down' first")
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--top", type=int, default=8)
+    args = parser.parse_args()
     results = {}
     for nodes in (2, 4):
-        status = json.loads(lc("sandbox", "up", "--bare", "--nodes", str(nodes), "--json").stdout)
+        status = json.loads(lc("sandbox", "up", "--bare", "--name", NAME, "--nodes", str(nodes), "--json").stdout)
         try:
-            cold = timed_up(status["inventory"])
-            rerun = timed_up(status["inventory"])
+            cold = timed_up(status["inventory"], f"{nodes} nodes, cold", args.top)
+            rerun = timed_up(status["inventory"], f"{nodes} nodes, re-run", args.top)
         finally:
-            lc("sandbox", "down")
+            lc("sandbox", "down", "--name", NAME)
         results[nodes] = (cold, rerun)
         print(f"{nodes} nodes + controller: cold up {cold:6.1f} s, re-run {rerun:6.1f} s ({rerun / cold:.0%} of cold)")
     (cold2, rerun2), (cold4, rerun4) = results[2], results[4]

@@ -5,9 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
 export PATH="$PWD/.venv/bin:$PATH"
+# The sandbox's name (LC_CLUSTER_SANDBOX, default 'sandbox'): the tests run one of their own beside it.
+name=${LC_CLUSTER_SANDBOX:-sandbox}
 
-lc-cluster sandbox up --nodes 2
-job=$(lc-cluster serve tiny --cluster sandbox --nodes 2 --json | python3 -c 'import json, sys; print(json.load(sys.stdin)["job_id"])')
+lc-cluster sandbox up --name "$name" --nodes 2
+job=$(lc-cluster serve tiny --cluster "$name" --nodes 2 --json | python3 -c 'import json, sys; print(json.load(sys.stdin)["job_id"])')
 echo
 echo "Q: What does a GPU cluster do?"
 echo "A: $(lc-cluster ask "$job" "What does a GPU cluster do?")"
@@ -18,5 +20,5 @@ cat <<HINT
 
 Next:  lc-cluster logs $job --node 1    # the worker's engine log
        lc-cluster stop $job             # stop the job
-       lc-cluster sandbox down        # remove the sandbox (caches stay in ~/.cache/lc-cluster)
+       lc-cluster sandbox down --name $name   # remove the sandbox (caches stay in ~/.cache/lc-cluster)
 HINT

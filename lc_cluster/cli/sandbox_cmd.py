@@ -11,7 +11,12 @@ from lc_cluster.cli.output import console, emit_json
 from lc_cluster.sandbox.topology import DEFAULT_NAME
 
 NameOpt = Annotated[
-    str, typer.Option("--name", help="Which sandbox: namespaces, state and the cluster file NAME.yaml derive from it.")
+    str,
+    typer.Option(
+        "--name",
+        envvar="LC_CLUSTER_SANDBOX",
+        help="Which sandbox: namespaces, state and the cluster file NAME.yaml derive from it.",
+    ),
 ]
 sandbox = typer.Typer(
     help="The local sandbox cluster: try lc-cluster, and test it, on one machine.", no_args_is_help=True

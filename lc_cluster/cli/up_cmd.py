@@ -25,10 +25,11 @@ def up(
 ) -> None:
     """Provision the inventory's hosts: checks the inventory first, then runs the roles, host by host."""
     from lc_cluster.provision import inventory as inv
-    from lc_cluster.provision.runner import RunOptions, playbook_path, run_playbook
+    from lc_cluster.provision.runner import RunOptions, forks_for, playbook_path, run_playbook
 
     playbook_path(playbook)
-    inv.check(inventory)
+    groups = inv.check(inventory)
+    options = RunOptions(tags=tags, limit=limit, check=check, diff=diff, forks=forks_for(len(inv.hosts(groups))))
     err = console(stderr=True)
     with err.status("starting") as live:
 
@@ -37,7 +38,7 @@ def up(
                 err.print(f"[red]{host}: {status}[/] {task}")
             live.update(f"{host}: {task} ({status})")
 
-        result = run_playbook(playbook, inventory, RunOptions(tags=tags, limit=limit, check=check, diff=diff), progress)
+        result = run_playbook(playbook, inventory, options, progress)
     if as_json:
         emit_json({
             "hosts": {h: r.as_dict() for h, r in sorted(result.hosts.items())},
@@ -45,6 +46,9 @@ def up(
             # Why each failed or unreachable host stopped, in the tasks' own words.
             "messages": {h: r.messages for h, r in sorted(result.hosts.items()) if r.messages},
             "artifacts": str(result.artifacts),
+            "seconds": round(result.seconds, 1),
+            # Where the time went: the slowest tasks, summed over hosts.
+            "slowest_tasks": [{"task": t, "seconds": round(s, 2)} for t, s in result.slowest(15)],
         })  # fmt: skip
     else:
         table(

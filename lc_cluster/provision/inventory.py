@@ -43,7 +43,7 @@ def load(path: Path) -> dict[str, Any]:
     return result
 
 
-def check(path: Path) -> dict[str, Any]:
+def check(path: Path) -> dict[str, list[str]]:
     """Raise LcError listing every problem; return a summary of the groups when there are none."""
     data = load(path)
     hostvars: dict[str, dict[str, Any]] = data.get("_meta", {}).get("hostvars", {})
@@ -77,6 +77,11 @@ def check(path: Path) -> dict[str, Any]:
     if problems:
         raise LcError(f"{path}: " + "; ".join(sorted(set(problems))))
     return {"slurm_controller": controllers, "gpu_nodes": nodes, "login": members("login")}
+
+
+def hosts(groups: dict[str, list[str]]) -> set[str]:
+    """Every host of the groups `check` returned."""
+    return {host for members in groups.values() for host in members}
 
 
 def _type_problem(name: str, value: Any, spec: dict[str, Any]) -> str | None:

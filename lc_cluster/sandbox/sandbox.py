@@ -84,6 +84,13 @@ def up(name: str, nodes: int, gpus_per_node: int, progress: Progress, bare: bool
         raise LcError("--gpus-per-node must be between 1 and 64")
     require_root()
     state = _load(topo)
+    if state is None and netns_exists(topo.hub):
+        # Another state directory (LC_CLUSTER_STATE) runs a sandbox of this name: starting a second set of daemons
+        # in its namespaces would break both.
+        raise LcError(
+            f"sandbox {name} is already up under another state directory (its namespace {topo.hub} exists): "
+            "use another --name"
+        )
     if state and state.bare != bare:
         kind = "bare hosts" if state.bare else "a Slurm sandbox"
         raise LcError(f"sandbox {name} runs {kind}: 'lc-cluster sandbox down --name {name}' first")

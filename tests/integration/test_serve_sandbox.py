@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
+from lc_cluster.sandbox.topology import Topology
 from tests.conftest import cli
 from tests.integration.conftest import SANDBOX, in_hub, job_processes, queue, sandbox_root, wait_for
 from tests.unit.argv import golden, options
@@ -238,3 +239,31 @@ def test_no_wait_returns_at_once_and_status_follows_the_job(sandbox: dict[str, A
     out, _ = follow.communicate(timeout=30)
     assert follow.returncode == 0
     assert out == (Path(job["log_dir"]) / "node-1.log").read_text()
+
+
+def test_the_demo_runs_beside_the_tests_sandbox(sandbox: dict[str, Any], tmp_path: Path) -> None:
+    """The README's order: the demo leaves its sandbox and job up, and the tests then run their own beside it."""
+    user = {"LC_CLUSTER_SANDBOX": "lcdemo", "LC_CLUSTER_HOME": str(tmp_path / "config"),
+            "LC_CLUSTER_STATE": str(tmp_path / "state")}  # fmt: skip
+    env = {**os.environ, **user}
+    repo = Path(__file__).resolve().parents[2]
+    try:
+        demo = subprocess.run(["bash", "scripts/demo.sh"], cwd=repo, env=env, capture_output=True, text=True,
+                              timeout=1200, check=False)  # fmt: skip
+        assert demo.returncode == 0, demo.stdout[-2000:] + demo.stderr[-2000:]
+        assert "\nA: " in demo.stdout and "phase     ready" in demo.stdout
+        # The demo's job still runs while a job of the tests' sandbox starts, answers and stops.
+        job = _serve(*VLLM_DP2)
+        assert job["returncode"] == 0, job
+        asked = cli("ask", job["job_id"], "still there?", "--json", timeout=120)
+        assert asked.returncode == 0, asked.stderr
+        _stop(job["job_id"])
+        demo_jobs = subprocess.run([sys.executable, "-m", "lc_cluster", "status", "--json"], env=env,
+                                   capture_output=True, text=True, check=True)  # fmt: skip
+        assert [j["phase"] for j in json.loads(demo_jobs.stdout)] == ["ready"]
+    finally:
+        down = subprocess.run([sys.executable, "-m", "lc_cluster", "sandbox", "down"], env=env, capture_output=True,
+                              text=True, timeout=300, check=False)  # fmt: skip
+        assert down.returncode == 0, down.stderr
+    assert not Path("/run/netns", "lc-lcdemo-hub").exists()
+    assert Path("/run/netns", Topology.named(SANDBOX).hub).exists()
