@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Literal
@@ -11,24 +10,16 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
+from lc_cluster import validate
 from lc_cluster.catalog.schema import EngineName
 from lc_cluster.errors import LcError
 from lc_cluster.paths import config_home
 from lc_cluster.planning.request import Fabric
 from lc_cluster.strict import describe
 
-# Slurm names, interface names, paths: letters, digits and a few separators. Anything else (spaces, quotes, '$')
-# is refused here rather than quoted later, because #SBATCH lines and slurm.conf are not parsed by a shell.
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@+-]*$")
-_PATH = re.compile(r"^/[A-Za-z0-9._/+@-]*$")
-_TIME = re.compile(r"^(\d+-)?\d{1,2}(:\d{2}){0,2}$|^\d+$")
-_ENV = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-def _check(pattern: re.Pattern[str], what: str, value: str | None) -> str | None:
-    if value is not None and not pattern.match(value):
-        raise ValueError(f"{value!r} is not a valid {what}")
-    return value
+# Names and paths that are not what the patterns allow (spaces, quotes, '$', newlines) are refused here rather than
+# quoted later, because #SBATCH lines and slurm.conf are not parsed by a shell.
+_check = validate.check
 
 
 class _Strict(BaseModel):
@@ -46,24 +37,24 @@ class Slurm(_Strict):
     @field_validator("partition", "account", "qos")
     @classmethod
     def _names(cls, v: str | None) -> str | None:
-        return _check(_NAME, "Slurm name", v)
+        return _check(validate.NAME, "Slurm name", v)
 
     @field_validator("time_limit")
     @classmethod
     def _time(cls, v: str) -> str:
-        _check(_TIME, "Slurm time limit (e.g. 4:00:00 or 1-00:00:00)", v)
+        _check(validate.SLURM_TIME, "Slurm time limit (e.g. 4:00:00 or 1-00:00:00)", v)
         return v
 
     @field_validator("conf")
     @classmethod
     def _conf(cls, v: str | None) -> str | None:
-        return _check(_PATH, "absolute path", v)
+        return _check(validate.PATH, "absolute path", v)
 
     @field_validator("extra_sbatch")
     @classmethod
     def _extra(cls, v: tuple[str, ...]) -> tuple[str, ...]:
         for option in v:
-            if not re.match(r"^--[a-z][a-z-]*(=[A-Za-z0-9._:,@+/=-]+)?$", option):
+            if not validate.SBATCH_OPTION.fullmatch(option):
                 raise ValueError(f"{option!r} is not an sbatch option like --exclusive or --constraint=h100")
         return v
 
@@ -78,13 +69,12 @@ class Network(_Strict):
     @field_validator("service_interface", "socket_ifname", "api_bind")
     @classmethod
     def _names(cls, v: str | None) -> str | None:
-        return _check(_NAME, "interface or address", v)
+        return _check(validate.NAME, "interface or address", v)
 
     @field_validator("ib_hca")
     @classmethod
     def _hcas(cls, v: str | None) -> str | None:
-        # NCCL's list syntax: mlx5_0,mlx5_1 or mlx5_0:1, optionally led by ^ (exclude) or = (exact).
-        return _check(re.compile(r"^[=^]?[A-Za-z0-9_.-]+(:\d+)?(,[A-Za-z0-9_.-]+(:\d+)?)*$"), "NCCL_IB_HCA list", v)
+        return _check(validate.IB_HCA, "NCCL_IB_HCA list", v)
 
     def fabric(self, override: Fabric | None = None) -> Fabric:
         """This file's fabric settings, each one the user set explicitly winning."""
@@ -110,27 +100,26 @@ class Runtime(_Strict):
     @classmethod
     def _venvs(cls, v: dict[str, str]) -> dict[str, str]:
         for path in v.values():
-            _check(_PATH, "absolute path", path)
+            _check(validate.PATH, "absolute path", path)
         return v
 
     @field_validator("image")
     @classmethod
     def _image(cls, v: str | None) -> str | None:
-        # A registry reference (pyxis writes host#image), or an absolute path to an apptainer .sif file.
-        return _check(re.compile(r"^[A-Za-z0-9/][A-Za-z0-9._:/@#+-]*$"), "image reference or .sif path", v)
+        return _check(validate.IMAGE, "image reference or .sif path", v)
 
     @field_validator("mounts")
     @classmethod
     def _mounts(cls, v: tuple[str, ...]) -> tuple[str, ...]:
         for mount in v:
-            _check(re.compile(r"^/[A-Za-z0-9._/+@-]*:/[A-Za-z0-9._/+@-]*$"), "mount (SRC:DST, absolute paths)", mount)
+            _check(validate.MOUNT, "mount (SRC:DST, absolute paths)", mount)
         return v
 
     @field_validator("env")
     @classmethod
     def _env(cls, v: dict[str, str]) -> dict[str, str]:
         for key in v:
-            _check(_ENV, "environment variable name", key)
+            _check(validate.ENV_NAME, "environment variable name", key)
         return v
 
 
@@ -142,7 +131,7 @@ class Paths(_Strict):
     @field_validator("log_dir", "model_cache")
     @classmethod
     def _paths(cls, v: str | None) -> str | None:
-        return _check(_PATH, "absolute path", v)
+        return _check(validate.PATH, "absolute path", v)
 
 
 class ClusterFile(_Strict):
@@ -168,7 +157,7 @@ class ClusterFile(_Strict):
     @field_validator("name", "login_netns")
     @classmethod
     def _names(cls, v: str | None) -> str | None:
-        return _check(_NAME, "name", v)
+        return _check(validate.NAME, "name", v)
 
 
 def cluster_path(ref: str | None) -> Path:

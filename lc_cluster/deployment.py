@@ -6,6 +6,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lc_cluster import validate
 from lc_cluster.catalog import Catalog, ModelSpec, load_catalog
 from lc_cluster.engines import ENGINES, Engine, NodeCommand, get_engine
 from lc_cluster.engines.base import check_user_args
@@ -46,6 +47,9 @@ class Asked:
 
 def resolve(asked: Asked, cluster: ClusterFile | None) -> PlanRequest:
     """The plan request: names looked up in the catalogs, and what the user left open taken from the cluster file."""
+    validate.option(validate.NAME, "--ifname", asked.fabric.socket_ifname)
+    validate.option(validate.IB_HCA, "--ib-hca", asked.fabric.ib_hca)
+    validate.option(validate.NAME, "--bind", asked.bind)
     catalog = load_catalog(asked.model_files)
     fabric = asked.fabric
     gpu, per_node, bind = asked.gpu, asked.gpus_per_node or _DEFAULT_GPUS_PER_NODE, asked.bind

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import difflib
 import os
-import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from lc_cluster import validate
 from lc_cluster.catalog.schema import GpuFile, GpuSpec, ModelSpec
 from lc_cluster.errors import CatalogError
 from lc_cluster.paths import config_home
@@ -20,7 +20,6 @@ from lc_cluster.strict import describe
 
 BUILTIN = Path(__file__).parent
 USER_MODELS_ENV = "LC_CLUSTER_MODELS"
-_SAFE_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")
 
 
 def user_model_dirs() -> list[Path]:
@@ -76,7 +75,7 @@ class Catalog:
 
     def model(self, ref: str) -> ModelSpec:
         """A model by catalog name, alias or source (hub id), case-insensitively."""
-        if not _SAFE_REF.match(ref) or ".." in ref.split("/"):
+        if not validate.MODEL_REF.fullmatch(ref) or ".." in ref.split("/"):
             raise CatalogError(
                 f"model '{ref}' contains characters that are not allowed: use a catalog name or a hub id "
                 "(letters, digits, '.', '_', '-', '/')"

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from lc_cluster import validate
 
 Parallelism = Literal["tp_per_node", "tp_all", "dp", "min_tp"]
 """How the planner spreads a model when the user gives no explicit layout:
@@ -17,10 +18,6 @@ min_tp: the smallest TP that fits, DP over the rest (small models)."""
 EngineName = Literal["vllm", "sglang"]
 """The engines lc-cluster drives: the one list. Each has a recipe field below and a module in lc_cluster/engines."""
 ENGINE_NAMES: tuple[str, ...] = get_args(EngineName)
-
-# A hub id (org/name) or an absolute local path. Nothing that a shell would interpret.
-_SOURCE = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*|/[A-Za-z0-9._/+-]+)$")
-_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
 
 class _Strict(BaseModel):
@@ -114,14 +111,14 @@ class ModelSpec(_Strict):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        if not _NAME.match(v):
+        if not validate.MODEL_NAME.fullmatch(v):
             raise ValueError("use lower-case letters, digits, '.', '_' and '-' only")
         return v
 
     @field_validator("source")
     @classmethod
     def _source(cls, v: str) -> str:
-        if not _SOURCE.match(v) or ".." in v.split("/"):
+        if not validate.MODEL_SOURCE.fullmatch(v) or ".." in v.split("/"):
             raise ValueError("must be a hub id like org/name or an absolute path, without shell characters")
         return v
 

@@ -20,7 +20,7 @@ def status(
     """Jobs lc-cluster started, with their Slurm state, phase and endpoint."""
     from lc_cluster.cluster import cluster_name
     from lc_cluster.jobs import records
-    from lc_cluster.jobs.lifecycle import describe
+    from lc_cluster.jobs.lifecycle import describe, unrecorded
 
     name = cluster_name(cluster)
     if job is not None:
@@ -31,13 +31,25 @@ def status(
             for key, value in info.items():
                 typer.echo(f"{key:9} {value if value is not None else '-'}")
         return
-    rows = [describe(r) for r in records.all_records() if name in (None, r.cluster)]
+    found, problems = records.scan()
+    mine = [r for r in found if name in (None, r.cluster)]
+    rows = [describe(r) for r in mine]
+    for problem in problems:
+        typer.echo(f"warning: {problem}", err=True)
+    lost = unrecorded(mine)
+    for job_info in lost:
+        typer.echo(
+            f"warning: job {job_info['job_id']} on {job_info['cluster']} was started by lc-cluster but has no record "
+            "(the state directory failed while it was submitted): 'scancel' it or keep it",
+            err=True,
+        )
+    rows += [{"model": None, "engine": None, "nodes": None, "endpoint": None, "log_dir": None, **j} for j in lost]
     if as_json:
         emit_json(rows)
         return
     table("Jobs", ["job", "cluster", "model", "engine", "nodes", "state", "phase", "endpoint"],
-          ([r["job_id"], r["cluster"], r["model"], r["engine"], r["nodes"], r["state"], r["phase"],
-            r["endpoint"] or "-"] for r in rows))  # fmt: skip
+          ([r["job_id"] or "-", r["cluster"], r["model"] or "-", r["engine"] or "-", r["nodes"] or "-", r["state"],
+            r["phase"], r["endpoint"] or "-"] for r in rows))  # fmt: skip
 
 
 def logs(

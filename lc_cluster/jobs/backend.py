@@ -23,11 +23,12 @@ class JobState:
     """Slurm's job state: PENDING, RUNNING, COMPLETED, FAILED, CANCELLED, TIMEOUT, ..."""
     reason: str
     nodes: str
+    comment: str = ""
 
 
 class SlurmBackend(Protocol):
-    def submit(self, script: str) -> str:
-        """Submit a batch script; return the job id."""
+    def submit(self, script: str, comment: str) -> str:
+        """Submit a batch script with a job comment; return the job id."""
 
     def state(self, job_id: str) -> JobState | None:
         """The job's state, or None once Slurm has forgotten it."""
@@ -60,12 +61,12 @@ class SlurmCli:
             raise LcError(f"{argv[0]} failed: {done.stderr.strip() or done.stdout.strip()}")
         return done.stdout
 
-    def submit(self, script: str) -> str:
+    def submit(self, script: str, comment: str) -> str:
         # --parsable prints "jobid[;cluster]".
-        return self._run("sbatch", "--parsable", stdin=script).strip().split(";")[0]
+        return self._run("sbatch", "--parsable", f"--comment={comment}", stdin=script).strip().split(";")[0]
 
     def queue(self) -> list[JobState]:
-        return [_state(j) for j in json.loads(self._run("squeue", "--json"))["jobs"]]
+        return [_state(j) for j in _jobs(self._run("squeue", "--json"), "squeue")]
 
     def state(self, job_id: str) -> JobState | None:
         for job in self.queue():
@@ -76,11 +77,24 @@ class SlurmCli:
             out = self._run("scontrol", "--json", "show", "job", job_id)
         except LcError:
             return None
-        jobs = json.loads(out).get("jobs", [])
+        jobs = _jobs(out, "scontrol")
         return _state(jobs[0]) if jobs else None
 
     def cancel(self, job_id: str) -> None:
         self._run("scancel", job_id)
+
+
+def _jobs(out: str, command: str) -> list[dict[str, object]]:
+    try:
+        jobs = json.loads(out).get("jobs")
+        if not isinstance(jobs, list) or not all(isinstance(j, dict) for j in jobs):
+            raise ValueError("no list of jobs")
+    except (ValueError, AttributeError):
+        raise LcError(
+            f"{command} --json gave no job list ({out.strip()[:80]!r}): lc-cluster needs Slurm's JSON output "
+            "(slurm >= 21.08 with its data parser)"
+        ) from None
+    return jobs
 
 
 def _state(job: dict[str, object]) -> JobState:
@@ -92,4 +106,5 @@ def _state(job: dict[str, object]) -> JobState:
         state=str(state),
         reason=str(job.get("state_reason", "")),
         nodes=str(job.get("nodes", "")),
+        comment=str(job.get("comment") or ""),
     )

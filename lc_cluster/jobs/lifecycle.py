@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -12,7 +13,7 @@ from lc_cluster.errors import LcError
 from lc_cluster.jobs.backend import SlurmBackend, SlurmCli
 from lc_cluster.jobs.job import Job
 from lc_cluster.jobs.node_tools import Phase, mark
-from lc_cluster.jobs.records import JobRecord, save
+from lc_cluster.jobs.records import COMMENT_PREFIX, JobRecord, save
 from lc_cluster.jobs.watch import ACTIVE
 
 _STOP_WAIT_S = 90
@@ -20,15 +21,16 @@ _FOLLOW_POLL_S = 1.0
 
 
 def submit(job: Job, backend: SlurmBackend) -> JobRecord:
+    """Record first (pending), then submit, then complete the record: no job runs that `status` cannot see."""
     log_dir = Path(job.cluster.paths.log_dir)
     try:
         log_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise LcError(f"cannot create the log directory {log_dir}: {exc.strerror}") from None
-    job_id = backend.submit(job.script)
     plan = job.deployment.plan
     record = JobRecord(
-        job_id=job_id,
+        job_id="",
+        token=secrets.token_hex(8),
         cluster=job.cluster.name,
         cluster_file=str(job.cluster.source),
         model=plan.model.name,
@@ -37,9 +39,34 @@ def submit(job: Job, backend: SlurmBackend) -> JobRecord:
         log_dir=str(log_dir),
         submitted_at=time.time(),
     )
+    pending = save(record)
+    try:
+        record.job_id = backend.submit(job.script, record.comment)
+    except BaseException:
+        pending.unlink(missing_ok=True)
+        raise
     save(record)
-    (log_dir / f"lc-{job_id}.sbatch").write_text(job.script)
+    pending.unlink(missing_ok=True)
+    (log_dir / f"lc-{record.job_id}.sbatch").write_text(job.script)
     return record
+
+
+def unrecorded(records: list[JobRecord]) -> list[dict[str, Any]]:
+    """Jobs lc-cluster submitted (by their comment) on the records' clusters that no completed record names: the
+    state directory failed between submitting and recording."""
+    known = {(r.cluster, r.job_id) for r in records if r.job_id}
+    found = []
+    for cluster_file in sorted({r.cluster_file for r in records}):
+        try:
+            cluster = load_cluster(cluster_file)
+            queue = SlurmCli(cluster).queue()
+        except LcError:
+            continue
+        for state in queue:
+            if state.comment.startswith(COMMENT_PREFIX) and (cluster.name, state.job_id) not in known:
+                found.append({"job_id": state.job_id, "cluster": cluster.name, "state": state.state,
+                              "phase": "unrecorded"})  # fmt: skip
+    return found
 
 
 def backend_for(record: JobRecord) -> SlurmCli:
@@ -50,8 +77,8 @@ def backend_for(record: JobRecord) -> SlurmCli:
 def describe(record: JobRecord) -> dict[str, Any]:
     """What `status` shows of one job: Slurm's state beside the phase its batch script reached."""
     try:
-        state = backend_for(record).state(record.job_id)
-        slurm_state = state.state if state else "GONE"
+        state = backend_for(record).state(record.job_id) if record.job_id else None
+        slurm_state = state.state if state else ("GONE" if record.job_id else "NOT SUBMITTED")
     except LcError:
         slurm_state = "UNKNOWN"
     return {

@@ -91,10 +91,22 @@ def node_ip(ifname: str | None) -> str:
 
 
 def write_json(path: str, value: object) -> None:
+    """Atomically and durably: a reader or a crash sees the old file or the new one, never part of one."""
     tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(value, f, indent=2)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w") as f:
+            json.dump(value, f, indent=2)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    folder = os.open(os.path.dirname(path) or ".", os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
 
 
 def record(path: str, index: str, ip: str, count: str, *rest: str) -> None:

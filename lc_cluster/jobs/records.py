@@ -1,21 +1,28 @@
-"""The jobs lc-cluster started: one JSON file each under the state directory, so `status` can list them."""
+"""The jobs lc-cluster started: one JSON file each under the state directory, so `status` can list them.
+
+A record is written before the job is submitted (pending, under a random token that also becomes the job's Slurm
+comment) and completed with the job id after: a state directory that cannot be written stops `serve` before
+anything runs, and a job whose record was never completed is still found through its comment."""
 
 from __future__ import annotations
 
 import json
-import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from lc_cluster.errors import LcError
-from lc_cluster.jobs.node_tools import Phase
+from lc_cluster.jobs.node_tools import Phase, write_json
 from lc_cluster.paths import state_home
+
+COMMENT_PREFIX = "lc-cluster:"
 
 
 @dataclass
 class JobRecord:
     job_id: str
+    """Slurm's id; empty while the record is pending (written, not yet submitted)."""
+    token: str
     cluster: str
     cluster_file: str
     model: str
@@ -25,16 +32,26 @@ class JobRecord:
     submitted_at: float
 
     @property
+    def comment(self) -> str:
+        return COMMENT_PREFIX + self.token
+
+    @property
     def job_dir(self) -> Path:
         return Path(self.log_dir) / self.job_id
 
+    @property
+    def path(self) -> Path:
+        return _dir() / f"{self.cluster}-{self.job_id or 'pending-' + self.token}.json"
+
     def marker(self) -> dict[str, Any]:
         """What the batch script last wrote to its state file: the phase and what came with it (endpoint, reason)."""
+        if not self.job_id:
+            return {}
         try:
-            data: dict[str, Any] = json.loads((self.job_dir / "state.json").read_text())
+            data = json.loads((self.job_dir / "state.json").read_text())
         except (OSError, ValueError):
             return {}
-        return data
+        return data if isinstance(data, dict) else {}
 
     def phase(self) -> Phase:
         try:
@@ -47,19 +64,36 @@ def _dir() -> Path:
     return state_home() / "jobs"
 
 
-def save(record: JobRecord) -> None:
+def save(record: JobRecord) -> Path:
+    """Write the record atomically (a crash leaves the old file or the new, never half of one)."""
+    try:
+        _dir().mkdir(parents=True, exist_ok=True)
+        write_json(str(record.path), asdict(record))
+    except OSError as exc:
+        raise LcError(f"cannot record the job in {_dir()}: {exc.strerror}; nothing was submitted") from None
+    return record.path
+
+
+_FIELDS = {f.name for f in fields(JobRecord)}
+
+
+def scan() -> tuple[list[JobRecord], list[str]]:
+    """Every readable record, oldest first, and what was wrong with each file that is not one."""
     folder = _dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{record.cluster}-{record.job_id}.json"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(asdict(record), indent=2))
-    os.replace(tmp, path)
+    records, problems = [], []
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            data = json.loads(path.read_text())
+            if not isinstance(data, dict) or set(data) != _FIELDS:
+                raise ValueError("not a job record")
+            records.append(JobRecord(**data))
+        except (OSError, ValueError, TypeError) as exc:
+            problems.append(f"{path}: skipped ({exc.__class__.__name__}: {str(exc)[:80]})")
+    return sorted(records, key=lambda r: r.submitted_at), problems
 
 
 def all_records() -> list[JobRecord]:
-    folder = _dir()
-    records = [JobRecord(**json.loads(p.read_text())) for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []
-    return sorted(records, key=lambda r: r.submitted_at)
+    return scan()[0]
 
 
 def find(job_id: str, cluster: str | None = None) -> JobRecord:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 
 from packaging.version import InvalidVersion, Version
 
+from lc_cluster import validate
 from lc_cluster.catalog import GpuSpec, ModelSpec
 from lc_cluster.catalog.schema import EngineRecipe
 from lc_cluster.errors import PlanRefused
@@ -82,10 +83,13 @@ def resolve_version(requested: str | None, recipe: EngineRecipe, rules: EngineRu
     else:
         version = requested
     try:
+        # Whole-string match first: packaging would accept surrounding whitespace, a newline included.
+        if not validate.VERSION.fullmatch(version):
+            raise InvalidVersion(version)
         parsed = Version(version)
     except InvalidVersion:
         raise PlanRefused(
-            "engine-version", f"'{version}' is not a version number: use e.g. {rules.default_version}"
+            "engine-version", f"{version!r} is not a version number: use e.g. {rules.default_version}"
         ) from None
     if parsed < Version(recipe.min_version):
         raise PlanRefused(

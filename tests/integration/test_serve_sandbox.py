@@ -267,3 +267,18 @@ def test_the_demo_runs_beside_the_tests_sandbox(sandbox: dict[str, Any], tmp_pat
         assert down.returncode == 0, down.stderr
     assert not Path("/run/netns", "lc-lcdemo-hub").exists()
     assert Path("/run/netns", Topology.named(SANDBOX).hub).exists()
+
+
+def test_a_state_directory_that_cannot_be_written_stops_serve_before_it_submits(
+    sandbox: dict[str, Any], tmp_path: Path
+) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "jobs").write_text("a file where the records folder should be")
+    before = queue()
+    env = {**os.environ, "LC_CLUSTER_STATE": str(state)}
+    done = subprocess.run([sys.executable, "-m", "lc_cluster", *VLLM_DP2], env=env, capture_output=True, text=True,
+                          timeout=120, check=False)  # fmt: skip
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "nothing was submitted" in done.stderr and "Traceback" not in done.stderr
+    assert queue() == before

@@ -1,0 +1,42 @@
+"""Patterns for the strings users give (cluster files, model files, options), matched whole: a value that does not
+match from its first character to its last, a trailing newline included, is refused. Nothing a shell, Slurm or an
+#SBATCH line would interpret gets through."""
+
+from __future__ import annotations
+
+import re
+
+from lc_cluster.errors import LcError
+
+# Slurm names, interface names, addresses: letters, digits and a few separators.
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@+-]*")
+PATH = re.compile(r"/[A-Za-z0-9._/+@-]*")
+SLURM_TIME = re.compile(r"(\d+-)?\d{1,2}(:\d{2}){0,2}|\d+")
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+SBATCH_OPTION = re.compile(r"--[a-z][a-z-]*(=[A-Za-z0-9._:,@+/=-]+)?")
+# NCCL's list syntax: mlx5_0,mlx5_1 or mlx5_0:1, optionally led by ^ (exclude) or = (exact).
+IB_HCA = re.compile(r"[=^]?[A-Za-z0-9_.-]+(:\d+)?(,[A-Za-z0-9_.-]+(:\d+)?)*")
+# A registry reference (pyxis writes host#image), or an absolute path to an apptainer .sif file.
+IMAGE = re.compile(r"[A-Za-z0-9/][A-Za-z0-9._:/@#+-]*")
+MOUNT = re.compile(r"/[A-Za-z0-9._/+@-]*:/[A-Za-z0-9._/+@-]*")
+# A hub id (org/name) or an absolute local path.
+MODEL_SOURCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*|/[A-Za-z0-9._/+-]+")
+MODEL_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
+MODEL_REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]*")
+# Release numbers as engines publish them (0.33.0, 0.5.1.post3, 0.11.0rc1): no spaces, no newlines.
+VERSION = re.compile(r"[0-9]+(\.[0-9]+)*([.-]?(a|b|rc|post|dev)[0-9]*)*")
+
+
+def option(pattern: re.Pattern[str], flag: str, value: str | None) -> None:
+    """A command-line value: LcError (exit 2) naming the option."""
+    try:
+        check(pattern, flag, value)
+    except ValueError:
+        raise LcError(f"{flag} {value!r}: not allowed (letters, digits and ._:@+-, nothing else)") from None
+
+
+def check(pattern: re.Pattern[str], what: str, value: str | None) -> str | None:
+    """The value itself, or ValueError naming what was expected (pydantic turns it into a message with the key)."""
+    if value is not None and not pattern.fullmatch(value):
+        raise ValueError(f"{value!r} is not a valid {what}")
+    return value

@@ -1,0 +1,95 @@
+"""Hostile and broken input: values ending in a newline, broken job records. Each case would have passed or crashed
+before; each must now give a one-line error (or a named warning) and change nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import cli
+
+PLAN = ["plan", "longcat-flash-chat", "--gpu", "H800", "--nodes", "2"]
+
+
+def _cluster(tmp_path: Path, **changes: object) -> str:
+    doc: dict[str, object] = {"name": "t", "gpu": "H800-80G", "gpus_per_node": 8, "paths": {"log_dir": "/shared/logs"}}
+    doc.update(changes)
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--engine-version", "0.33.0\n"], "is not a version number"),
+        (["--engine-version", " 0.33.0"], "is not a version number"),
+        (["--ifname", "ib0\n"], "--ifname"),
+        (["--ib-hca", "mlx5_0\n"], "--ib-hca"),
+        (["--bind", "0.0.0.0\n"], "--bind"),
+    ],
+)
+def test_options_ending_in_a_newline_are_refused(args: list[str], message: str) -> None:
+    result = cli(*PLAN, *args)
+    assert result.returncode == 2, result.stdout
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"slurm": {"partition": "gpu\n"}},
+        {"slurm": {"time_limit": "4:00:00\n"}},
+        {"slurm": {"extra_sbatch": ["--exclusive\n"]}},
+        {"network": {"service_interface": "bond0\n"}},
+        {"paths": {"log_dir": "/shared/logs\n"}},
+        {"runtime": {"env": {"A\n": "x"}}},
+    ],
+)
+def test_cluster_values_ending_in_a_newline_are_refused(tmp_path: Path, changes: dict[str, object]) -> None:
+    result = cli("serve", "longcat-flash-chat", "--cluster", _cluster(tmp_path, **changes), "--nodes", "2", "--dry-run")
+    assert result.returncode == 2, result.stdout
+    # The message shows the value as Python writes it, newline and all.
+    assert "\\n'" in result.stderr and "Traceback" not in result.stderr
+    assert "#SBATCH" not in result.stdout
+
+
+def test_model_names_and_sources_ending_in_a_newline_are_refused(tmp_path: Path) -> None:
+    assert cli("plan", "longcat-flash-chat\n", "--gpu", "H800").returncode == 2
+    model = tmp_path / "m.yaml"
+    model.write_text(yaml.safe_dump({"extends": "tiny", "name": "mine", "source": "org/name\n"}))
+    result = cli("plan", "mine", "--gpu", "H800", "--model-file", str(model))
+    assert result.returncode == 2 and "source" in result.stderr
+
+
+def test_broken_job_records_are_skipped_and_named(tmp_path: Path) -> None:
+    jobs = tmp_path / "state" / "jobs"
+    jobs.mkdir(parents=True)
+    (jobs / "c-1.json").write_text('{"job_id": "1", "clus')  # truncated
+    (jobs / "c-2.json").write_text('["a list"]')  # foreign
+    (jobs / "c-3.json").write_bytes(b"\xff\xfe not text")
+    env = {**os.environ, "LC_CLUSTER_STATE": str(tmp_path / "state")}
+    done = subprocess.run([sys.executable, "-m", "lc_cluster", "status", "--json"], env=env, capture_output=True,
+                          text=True, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == []
+    for name in ("c-1.json", "c-2.json", "c-3.json"):
+        assert f"{jobs / name}: skipped" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_state_file_that_is_not_an_object_reads_as_no_phase(tmp_path: Path) -> None:
+    from lc_cluster.jobs.node_tools import Phase
+    from lc_cluster.jobs.records import JobRecord
+
+    record = JobRecord(job_id="7", token="t", cluster="c", cluster_file="/x.yaml", model="m", engine="vllm",
+                       nodes=1, log_dir=str(tmp_path), submitted_at=0.0)  # fmt: skip
+    (tmp_path / "7").mkdir()
+    (tmp_path / "7" / "state.json").write_text("[1, 2]")
+    assert record.marker() == {} and record.phase() is Phase.SUBMITTED
