@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from lc_cluster.cli.options import JsonFlag
 from lc_cluster.cli.output import console, emit_json, table
 
+if TYPE_CHECKING:
+    from lc_cluster.provision.runner import Vault
+
 InventoryOpt = Annotated[Path, typer.Option("--inventory", "-i", help="Ansible inventory (file or directory).")]
+VaultFileOpt = Annotated[
+    Path | None,
+    typer.Option("--vault-password-file", exists=True, dir_okay=False, help="Opens the inventory's vaulted values."),
+]
+AskVaultOpt = Annotated[bool, typer.Option("--ask-vault-pass", help="Ask for the vault password (kept in memory).")]
 inventory_app = typer.Typer(help="Inventory checks.", no_args_is_help=True)
 
 
@@ -21,6 +29,8 @@ def up(
     check: Annotated[bool, typer.Option("--check", help="Change nothing; report what would change.")] = False,
     diff: Annotated[bool, typer.Option("--diff", help="Show the changes to files.")] = False,
     playbook: Annotated[str, typer.Option("--playbook", help="Playbook in playbooks/.")] = "site.yml",
+    vault_password_file: VaultFileOpt = None,
+    ask_vault_pass: AskVaultOpt = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Provision the inventory's hosts: checks the inventory first, then runs the roles, host by host."""
@@ -28,8 +38,11 @@ def up(
     from lc_cluster.provision.runner import RunOptions, forks_for, playbook_path, run_playbook
 
     playbook_path(playbook)
-    groups = inv.check(inventory)
-    options = RunOptions(tags=tags, limit=limit, check=check, diff=diff, forks=forks_for(len(inv.hosts(groups))))
+    vault = _vault(vault_password_file, ask_vault_pass)
+    groups = inv.check(inventory, vault)
+    options = RunOptions(
+        tags=tags, limit=limit, check=check, diff=diff, forks=forks_for(len(inv.hosts(groups))), vault=vault
+    )
     err = console(stderr=True)
     with err.status("starting") as live:
 
@@ -65,15 +78,30 @@ def up(
 
 
 @inventory_app.command("check")
-def check_inventory(inventory: InventoryOpt, as_json: JsonFlag = False) -> None:
-    """Validate groups and variables without touching any host."""
+def check_inventory(
+    inventory: InventoryOpt,
+    vault_password_file: VaultFileOpt = None,
+    ask_vault_pass: AskVaultOpt = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Validate groups, variables and known host keys without touching any host."""
     from lc_cluster.provision import inventory as inv
 
-    groups = inv.check(inventory)
+    groups = inv.check(inventory, _vault(vault_password_file, ask_vault_pass))
     if as_json:
         emit_json({"ok": True, "groups": groups})
     else:
         typer.echo(f"{inventory}: ok ({', '.join(f'{g}: {len(h)}' for g, h in groups.items())})")
+
+
+def _vault(password_file: Path | None, ask: bool) -> Vault:
+    from lc_cluster.errors import LcError
+    from lc_cluster.provision.runner import Vault
+
+    if password_file is not None and ask:
+        raise LcError("--vault-password-file and --ask-vault-pass exclude each other: pass one")
+    password = typer.prompt("Vault password", hide_input=True) if ask else None
+    return Vault(password_file=password_file.resolve() if password_file else None, password=password)
 
 
 def register(app: typer.Typer) -> None:

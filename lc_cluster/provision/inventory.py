@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
+import subprocess
+import tempfile
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -12,7 +15,7 @@ from typing import Any
 import yaml
 
 from lc_cluster.errors import LcError
-from lc_cluster.provision.runner import ROLES
+from lc_cluster.provision.runner import ROLES, Vault, without_secret_env
 
 _TYPES: dict[str, tuple[type, ...]] = {"str": (str,), "int": (int,), "bool": (bool,), "dict": (dict,),
                                         "list": (list,), "raw": (object,)}  # fmt: skip
@@ -28,7 +31,7 @@ def role_options() -> dict[str, dict[str, Any]]:
     return options
 
 
-def load(path: Path) -> dict[str, Any]:
+def load(path: Path, vault: Vault) -> dict[str, Any]:
     from ansible_runner.interface import get_inventory
 
     from lc_cluster.provision.runner import ansible_on_path
@@ -36,16 +39,24 @@ def load(path: Path) -> dict[str, Any]:
     ansible_on_path()
     if not path.exists():
         raise LcError(f"no inventory at {path}")
-    out, err = get_inventory("list", [str(path.resolve())], response_format="json", quiet=True)
+    # ansible-runner's own scratch folder would stay behind in /tmp, with the environment it ran in.
+    with tempfile.TemporaryDirectory(prefix="lc-inventory-") as scratch, without_secret_env():
+        out, err = get_inventory(
+            "list", [str(path.resolve())], response_format="json", quiet=True, private_data_dir=scratch,
+            suppress_env_files=True, vault_password_file=str(vault.password_file) if vault.password_file else None,
+        )  # fmt: skip
     if not out:
-        raise LcError(f"{path}: ansible cannot read this inventory: {str(err).strip()[:300]}")
+        detail = " ".join(str(err).split())[:300]
+        if "vault" in detail.lower():
+            detail += " (pass --vault-password-file FILE or --ask-vault-pass)"
+        raise LcError(f"{path}: ansible cannot read this inventory: {detail}")
     result: dict[str, Any] = out if isinstance(out, dict) else json.loads(out)
     return result
 
 
-def check(path: Path) -> dict[str, list[str]]:
+def check(path: Path, vault: Vault | None = None) -> dict[str, list[str]]:
     """Raise LcError listing every problem; return a summary of the groups when there are none."""
-    data = load(path)
+    data = load(path, vault or Vault())
     hostvars: dict[str, dict[str, Any]] = data.get("_meta", {}).get("hostvars", {})
 
     def members(group: str) -> list[str]:
@@ -74,6 +85,9 @@ def check(path: Path) -> dict[str, list[str]]:
             problem = _type_problem(name, value, known[name])
             if problem:
                 problems.append(f"{host}: {problem}")
+        problem = _host_key_problem(host, variables)
+        if problem:
+            problems.append(problem)
     if problems:
         raise LcError(f"{path}: " + "; ".join(sorted(set(problems))))
     return {"slurm_controller": controllers, "gpu_nodes": nodes, "login": members("login")}
@@ -87,10 +101,39 @@ def hosts(groups: dict[str, list[str]]) -> set[str]:
 def _type_problem(name: str, value: Any, spec: dict[str, Any]) -> str | None:
     if isinstance(value, str) and "{{" in value:
         return None  # a template: only Ansible can tell its value
+    if isinstance(value, dict) and set(value) == {"__ansible_vault"}:
+        return None  # vaulted: checked by the role once Ansible has decrypted it
+    shown = "a hidden value" if spec.get("no_log") else repr(value)
     wanted = spec.get("type", "str")
     types = _TYPES.get(wanted, (object,))
     if (wanted == "int" and isinstance(value, bool)) or not isinstance(value, types):
-        return f"'{name}' must be of type {wanted}, not {type(value).__name__} ({value!r})"
+        return f"'{name}' must be of type {wanted}, not {type(value).__name__} ({shown})"
     if "choices" in spec and value not in spec["choices"]:
-        return f"'{name}' must be one of {', '.join(map(str, spec['choices']))}, not {value!r}"
+        return f"'{name}' must be one of {', '.join(map(str, spec['choices']))}, not {shown}"
     return None
+
+
+def _host_key_problem(host: str, variables: dict[str, Any]) -> str | None:
+    """Host keys are checked: a host whose key is not known yet cannot be reached. Say how to collect it."""
+    if variables.get("ansible_connection") == "local":
+        return None
+    ssh_args = f"{variables.get('ansible_ssh_common_args', '')} {variables.get('ansible_ssh_extra_args', '')}"
+    if "StrictHostKeyChecking=no" in ssh_args or str(variables.get("ansible_host_key_checking", "")).lower() in (
+        "false",
+        "no",
+        "0",
+    ):
+        return None  # the inventory opts out for this host (the sandbox's does)
+    known = re.search(r"UserKnownHostsFile=(\S+)", ssh_args)
+    known_hosts = Path(known.group(1).strip("'\"")).expanduser() if known else Path.home() / ".ssh" / "known_hosts"
+    address = str(variables.get("ansible_host", host))
+    port = int(variables.get("ansible_port", 22))
+    entry = address if port == 22 else f"[{address}]:{port}"
+    found = subprocess.run(["ssh-keygen", "-F", entry, "-f", str(known_hosts)], capture_output=True, check=False)
+    if found.returncode == 0:
+        return None
+    return (
+        f"{host}: no known host key for {entry} in {known_hosts}: compare its fingerprint with the console's, then "
+        f"'ssh-keyscan -p {port} {address} >> {known_hosts}' (or name another file with "
+        "-o UserKnownHostsFile=... in ansible_ssh_common_args)"
+    )

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,6 +83,38 @@ class RunResult:
 
 
 @dataclass(frozen=True)
+class Vault:
+    """How Ansible opens vaulted values: a password file (its path is passed, never its content) or a password the
+    operator typed, answered at Ansible's prompt and kept in memory only."""
+
+    password_file: Path | None = None
+    password: str | None = field(default=None, repr=False)
+
+    def cmdline(self) -> list[str]:
+        if self.password_file is not None:
+            return ["--vault-password-file", str(self.password_file)]
+        return ["--ask-vault-pass"] if self.password is not None else []
+
+    def prompts(self) -> dict[str, str] | None:
+        return {r"^Vault password:\s*$": self.password} if self.password is not None else None
+
+
+# Environment variables that look like secrets are kept from Ansible's processes: ansible-runner writes the whole
+# environment of what it starts into the run's artifacts. Secrets reach the roles through the inventory (Vault).
+_SECRET_ENV = re.compile(r".*(TOKEN|SECRET|PASSWORD|PASSWD|API_KEY|ACCESS_KEY|PRIVATE_KEY|CREDENTIAL).*", re.I)
+
+
+@contextmanager
+def without_secret_env() -> Iterator[None]:
+    """os.environ less every secret-looking variable while Ansible runs (the CLI runs one thing at a time)."""
+    hidden = {name: os.environ.pop(name) for name in list(os.environ) if _SECRET_ENV.fullmatch(name)}
+    try:
+        yield
+    finally:
+        os.environ.update(hidden)
+
+
+@dataclass(frozen=True)
 class RunOptions:
     tags: str | None = None
     limit: str | None = None
@@ -88,6 +122,7 @@ class RunOptions:
     diff: bool = False
     forks: int = 5
     """Hosts Ansible works on at once; `up` sizes it to the inventory (Ansible's default, 5, starves a big cluster)."""
+    vault: Vault = field(default_factory=Vault)
 
 
 Progress = Callable[[str, str, str], None]
@@ -118,6 +153,7 @@ def run_playbook(playbook: str, inventory: Path, options: RunOptions, progress: 
         cmdline.append("--check")
     if options.diff:
         cmdline.append("--diff")
+    cmdline += options.vault.cmdline()
 
     def on_event(event: dict[str, Any]) -> bool:
         data = event.get("event_data", {})
@@ -134,30 +170,8 @@ def run_playbook(playbook: str, inventory: Path, options: RunOptions, progress: 
         return True
 
     start = time.monotonic()
-    runner = ansible_runner.run(
-        private_data_dir=str(artifacts),
-        project_dir=str(PLAYBOOKS),
-        playbook=str(playbook_path(playbook)),
-        inventory=str(inventory.resolve()),
-        roles_path=[str(ROLES)],
-        tags=options.tags,
-        limit=options.limit,
-        cmdline=" ".join(cmdline) or None,
-        event_handler=on_event,
-        quiet=True,
-        forks=options.forks,
-        envvars={
-            "ANSIBLE_HOST_KEY_CHECKING": "False",
-            "ANSIBLE_RETRY_FILES_ENABLED": "False",
-            # One SSH round trip per task instead of several, and facts gathered once per run, not once per play.
-            "ANSIBLE_PIPELINING": "True",
-            # Facts gathered once and kept between runs for an hour: a re-run does not gather them again.
-            "ANSIBLE_GATHERING": "smart",
-            "ANSIBLE_CACHE_PLUGIN": "jsonfile",
-            "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(_fact_cache()),
-            "ANSIBLE_CACHE_PLUGIN_TIMEOUT": str(FACT_CACHE_S),
-        },
-    )
+    with without_secret_env():
+        runner = _run(ansible_runner, artifacts, playbook, inventory, options, cmdline, on_event)
     # The final stats are the authority for the counts; the events above give live progress and failure text.
     stats = runner.stats or {}
     for count in ("ok", "changed", "failures", "dark"):
@@ -169,3 +183,40 @@ def run_playbook(playbook: str, inventory: Path, options: RunOptions, progress: 
         status=runner.status, rc=runner.rc, hosts=hosts, artifacts=Path(runner.config.artifact_dir),
         seconds=time.monotonic() - start, task_seconds=task_seconds,
     )  # fmt: skip
+
+
+def _run(
+    ansible_runner: Any, artifacts: Path, playbook: str, inventory: Path, options: RunOptions, cmdline: list[str],
+    on_event: Callable[[dict[str, Any]], bool],
+) -> Any:  # fmt: skip
+    return ansible_runner.run(
+        private_data_dir=str(artifacts),
+        project_dir=str(PLAYBOOKS),
+        playbook=str(playbook_path(playbook)),
+        inventory=str(inventory.resolve()),
+        roles_path=[str(ROLES)],
+        tags=options.tags,
+        limit=options.limit,
+        cmdline=" ".join(cmdline) or None,
+        event_handler=on_event,
+        quiet=True,
+        forks=options.forks,
+        passwords=options.vault.prompts(),
+        # No env/ files (extra vars, passwords, settings) written beside the artifacts.
+        suppress_env_files=True,
+        # ansible-runner keeps facts per run unless given a folder; an absolute path is used as it is.
+        fact_cache_type="jsonfile",
+        fact_cache=str(_fact_cache()),
+        envvars={
+            # ansible-runner turns host key checking off unless told otherwise. Checked here; only the sandbox's
+            # inventory opts out, per host, in its own ssh arguments.
+            "ANSIBLE_HOST_KEY_CHECKING": "True",
+            "ANSIBLE_RETRY_FILES_ENABLED": "False",
+            # One SSH round trip per task instead of several, and facts gathered once per run, not once per play.
+            "ANSIBLE_PIPELINING": "True",
+            # Facts gathered once and kept between runs for an hour (the cache below): a re-run does not gather
+            # them again.
+            "ANSIBLE_GATHERING": "smart",
+            "ANSIBLE_CACHE_PLUGIN_TIMEOUT": str(FACT_CACHE_S),
+        },
+    )

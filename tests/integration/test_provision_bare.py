@@ -191,6 +191,83 @@ def test_model_weights_are_fetched_once_verified_and_healed(bare: dict[str, Any]
     assert ssh(bare, "n1", same).strip() == "same"
 
 
+def _checked_inventory(bare: dict[str, Any], tmp_path: Path) -> tuple[str, Path]:
+    """The sandbox's inventory without its opt-out: host keys checked against a known-hosts file of the test's."""
+    doc = yaml.safe_load(Path(bare["inventory"]).read_text())
+    known = tmp_path / "known_hosts"
+    known.touch()
+    doc["all"]["vars"]["ansible_ssh_common_args"] = (
+        f"-o UserKnownHostsFile={known} -o 'ProxyCommand=nsenter --net=/run/netns/{BARE.hub} nc %h %p'"
+    )
+    inventory = tmp_path / "checked.yml"
+    inventory.write_text(yaml.safe_dump(doc))
+    return str(inventory), known
+
+
+def _scan(bare: dict[str, Any], known: Path) -> None:
+    addresses = [n["ip"] for n in bare["nodes"]]
+    scanned = subprocess.run(["nsenter", f"--net=/run/netns/{BARE.hub}", "ssh-keyscan", "-t", "ed25519", *addresses],
+                             capture_output=True, text=True, timeout=60, check=True)  # fmt: skip
+    known.write_text(scanned.stdout)
+
+
+def test_host_keys_are_checked_and_a_changed_key_is_refused(bare: dict[str, Any], tmp_path: Path) -> None:
+    inventory, known = _checked_inventory(bare, tmp_path)
+    unknown = cli("inventory", "check", "-i", inventory)
+    assert unknown.returncode == 2 and "ssh-keyscan" in unknown.stderr and "no known host key" in unknown.stderr
+
+    _scan(bare, known)
+    assert cli("inventory", "check", "-i", inventory).returncode == 0
+    rc, result, _ = up(inventory, "--playbook", "base.yml", "--check")
+    assert rc == 0, result
+
+    # n1 gets a new host key (a reinstall, or a machine in its place): refused until its line is replaced.
+    ssh(bare, "n1", "rm -f /etc/ssh/ssh_host_* && ssh-keygen -A -q && systemctl restart ssh")
+    rc, result, _ = up(inventory, "--playbook", "base.yml", "--check")
+    assert rc == 1
+    assert result["hosts"]["n1"]["unreachable"] == 1, result
+    assert "host key" in " ".join(result["messages"]["n1"]).lower(), result["messages"]
+    assert result["hosts"]["n2"]["unreachable"] == 0
+    _scan(bare, known)
+    rc, result, _ = up(inventory, "--playbook", "base.yml", "--check")
+    assert rc == 0, result
+
+
+def test_vaulted_secrets_work_and_no_secret_reaches_any_file(bare: dict[str, Any], tmp_path: Path) -> None:
+    munge_key = base64.b64encode(secrets.token_bytes(48)).decode()
+    token = "hf_" + secrets.token_hex(16)
+    env_token, env_password = "hf_env_" + secrets.token_hex(8), "pw_" + secrets.token_hex(8)
+    password = tmp_path / "vault-pass"
+    password.write_text(secrets.token_hex(16))
+    vaulted = {}
+    for name, value in (("slurm_munge_key", munge_key), ("model_cache_hf_token", token)):
+        done = subprocess.run(["ansible-vault", "encrypt_string", "--vault-password-file", str(password), value,
+                               "--name", name], capture_output=True, text=True, check=True)  # fmt: skip
+        vaulted[name] = done.stdout
+    folder = tmp_path / "inv"
+    (folder / "group_vars" / "all").mkdir(parents=True)
+    (folder / "hosts.yml").write_text(Path(bare["inventory"]).read_text())
+    (folder / "group_vars" / "all" / "vault.yml").write_text("".join(vaulted.values()))
+
+    env = {**os.environ, "HF_TOKEN": env_token, "SOME_PASSWORD": env_password}
+    runs = [
+        subprocess.run([sys.executable, "-m", "lc_cluster", *args, "-i", str(folder), "--vault-password-file",
+                        str(password), "--json"], capture_output=True, text=True, env=env, timeout=1200, check=False)
+        for args in (["inventory", "check"], ["up", "--tags", "munge,slurm"])
+    ]  # fmt: skip
+    for done in runs:
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    for host in ("ctl", "n1", "n2"):
+        assert ssh(bare, host, "base64 -w0 /etc/munge/munge.key") == munge_key, host
+
+    state = Path(os.environ["LC_CLUSTER_STATE"])
+    files = [p for p in state.rglob("*") if p.is_file()] + [p for p in Path("/tmp").glob(".ansible-runner-*")]
+    texts = [d.stdout + d.stderr for d in runs] + [p.read_text(errors="replace") for p in files]
+    for secret in (munge_key, munge_key[:24], token, env_token, env_password):
+        assert not any(secret in text for text in texts), "a secret reached the output or a file"
+    assert not list(Path("/tmp").glob(".ansible-runner-*")), "ansible-runner left a scratch folder"
+
+
 def test_a_host_lost_mid_run_is_reported_unreachable_and_the_others_complete(bare: dict[str, Any]) -> None:
     events = Path(os.environ["LC_CLUSTER_STATE"]) / "ansible"
     before = set(events.glob("*"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,20 @@ import pytest
 from tests.conftest import cli
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "inventory" / "example"
+# Any valid public key: the check looks the hosts up, it does not connect.
+HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILsjWr/VvOj7lgoWJPQvzS+OeJRLLPGWHDwMpTyCY2Tn"
+EXAMPLE_ADDRESSES = ("10.0.0.10", "10.0.0.11", "10.0.0.12", "10.0.0.5")
+
+
+@pytest.fixture(autouse=True)
+def known_hosts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A HOME whose known_hosts has the example hosts' keys, as after 'ssh-keyscan' and a fingerprint check."""
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    path = home / ".ssh" / "known_hosts"
+    path.write_text("".join(f"{address} {HOST_KEY}\n" for address in EXAMPLE_ADDRESSES))
+    monkeypatch.setenv("HOME", str(home))
+    return path
 
 
 def copy_example(tmp_path: Path) -> Path:
@@ -74,3 +89,28 @@ def test_a_choice_that_mixes_words_and_booleans(tmp_path: Path) -> None:
     bad = cli("inventory", "check", "-i", str(with_vars(tmp_path / "b", "nvidia_driver_fabric_manager: sometimes\n")))
     assert bad.returncode == 2
     assert "'nvidia_driver_fabric_manager' must be one of auto, True, False, not 'sometimes'" in bad.stderr
+
+
+def test_a_host_without_a_known_key_is_named_with_how_to_collect_it(tmp_path: Path, known_hosts: Path) -> None:
+    known_hosts.write_text("".join(f"{a} {HOST_KEY}\n" for a in EXAMPLE_ADDRESSES if a != "10.0.0.5"))
+    result = cli("inventory", "check", "-i", str(EXAMPLE))
+    assert result.returncode == 2
+    assert "login01: no known host key for 10.0.0.5" in result.stderr
+    assert f"ssh-keyscan -p 22 10.0.0.5 >> {known_hosts}" in result.stderr
+    assert "gpu01" not in result.stderr
+
+
+def test_vaulted_values_pass_and_secret_values_are_never_shown(tmp_path: Path) -> None:
+    password = tmp_path / "vault-pass"
+    password.write_text("pw\n")
+    vaulted = subprocess.run(["ansible-vault", "encrypt_string", "--vault-password-file", str(password),
+                              "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0", "--name", "slurm_munge_key"],
+                             capture_output=True, text=True, check=True).stdout  # fmt: skip
+    inventory = with_vars(tmp_path, vaulted)
+    assert cli("inventory", "check", "-i", str(inventory)).returncode == 0
+    assert cli("inventory", "check", "-i", str(inventory), "--vault-password-file", str(password)).returncode == 0
+
+    listed = with_vars(tmp_path / "b", "model_cache_hf_token: [hf_listed_secret_value]\n")
+    result = cli("inventory", "check", "-i", str(listed))
+    assert result.returncode == 2 and "model_cache_hf_token" in result.stderr
+    assert "hf_listed_secret_value" not in result.stderr + result.stdout
