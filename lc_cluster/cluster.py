@@ -7,7 +7,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from lc_cluster import validate
@@ -16,6 +15,7 @@ from lc_cluster.errors import LcError
 from lc_cluster.paths import config_home
 from lc_cluster.planning.request import Fabric
 from lc_cluster.strict import describe
+from lc_cluster.userfiles import read_yaml
 
 # Names and paths that are not what the patterns allow (spaces, quotes, '$', newlines) are refused here rather than
 # quoted later, because #SBATCH lines and slurm.conf are not parsed by a shell.
@@ -179,10 +179,7 @@ def load_cluster(ref: str | None) -> ClusterFile:
     path = cluster_path(ref)
     if not path.is_file():
         raise LcError(f"no cluster file at {path}: run 'lc-cluster init' to write one, or pass --cluster NAME|PATH")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise LcError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+    data = read_yaml(path)
     try:
         cluster = ClusterFile.model_validate(data)
     except ValidationError as exc:
@@ -193,11 +190,16 @@ def load_cluster(ref: str | None) -> ClusterFile:
 
 def write_example(name: str, force: bool) -> Path:
     """`lc-cluster init`: the commented example as clusters/NAME.yaml; returns its path."""
-    path = cluster_path(name)
+    if not validate.CLUSTER_NAME.fullmatch(name):
+        raise LcError(f"--name {name!r}: a cluster name is 1-64 letters, digits, '.', '_' or '-' (not a path)")
+    path = config_home() / "clusters" / f"{name}.yaml"
     if path.exists() and not force:
         raise LcError(f"{path} exists: edit it, or pass --force to overwrite it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(EXAMPLE.format(name=path.stem))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(EXAMPLE.format(name=name))
+    except OSError as exc:
+        raise LcError(f"cannot write {path}: {exc.strerror}: set LC_CLUSTER_HOME to a folder you can write") from None
     return path
 
 

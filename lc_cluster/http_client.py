@@ -15,28 +15,59 @@ from typing import Any
 from lc_cluster.errors import LcError
 
 _TIMEOUT_S = 120
+# An answer of 64 tokens is a few KB; a server that sends more is not the engine.
+_MAX_BYTES = 1024 * 1024
+# Endpoints are cluster-internal addresses: an operator's HTTP(S)_PROXY must not carry them.
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def _call(url: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
     try:
-        with urllib.request.urlopen(request, timeout=_TIMEOUT_S) as response:
-            result: dict[str, Any] = json.loads(response.read())
-            return result
+        with _OPENER.open(request, timeout=_TIMEOUT_S) as response:
+            raw = response.read(_MAX_BYTES + 1)
     except urllib.error.HTTPError as exc:
-        raise LcError(f"{url} answered {exc.code}: {exc.read().decode(errors='replace')[:300]}") from None
+        detail = _printable(exc.read(300).decode(errors="replace"))
+        raise LcError(f"{url} answered {exc.code}: {detail}") from None
     except (urllib.error.URLError, OSError) as exc:
         raise LcError(f"cannot reach {url}: {getattr(exc, 'reason', exc)}") from None
+    if len(raw) > _MAX_BYTES:
+        raise LcError(f"{url} answered more than {_MAX_BYTES // 1024} KiB: not an OpenAI-compatible engine")
+    try:
+        result = json.loads(raw)
+    except ValueError:
+        text = _printable(raw[:80].decode(errors="replace"))
+        raise LcError(f"{url} answered something that is not JSON ({text!r}): is the endpoint an engine?") from None
+    if not isinstance(result, dict):
+        raise LcError(f"{url} answered JSON that is not an object: is the endpoint an engine?")
+    return result
+
+
+def _printable(text: str) -> str:
+    """Terminal control characters shown, not acted upon."""
+    return "".join(c if c.isprintable() or c in "\n\t" else "\ufffd" for c in text)
 
 
 def chat(endpoint: str, prompt: str, max_tokens: int = 64) -> dict[str, Any]:
-    model = _call(f"{endpoint}/v1/models")["data"][0]["id"]
+    models = _call(f"{endpoint}/v1/models").get("data")
+    if not isinstance(models, list) or not models or not isinstance(models[0], dict) or "id" not in models[0]:
+        raise LcError(f"{endpoint}/v1/models lists no model: the engine is not serving one yet")
+    model = str(models[0]["id"])
     answer = _call(
         f"{endpoint}/v1/chat/completions",
         {"model": model, "messages": [{"role": "user", "content": prompt}], "max_tokens": max_tokens},
     )
-    return {"model": model, "answer": answer["choices"][0]["message"]["content"], "usage": answer.get("usage", {})}
+    try:
+        message = answer["choices"][0]["message"]
+        content = message.get("content")
+    except (KeyError, IndexError, TypeError, AttributeError):
+        raise LcError(f"{endpoint} answered without choices: {_printable(json.dumps(answer))[:200]}") from None
+    if content is None:
+        # A reasoning model can spend every token thinking; its text then is only in reasoning_content.
+        content = "(no answer text: the model spent its tokens reasoning; ask with more tokens)"
+    usage = answer.get("usage")
+    return {"model": model, "answer": _printable(str(content)), "usage": usage if isinstance(usage, dict) else {}}
 
 
 def chat_via(netns: str | None, endpoint: str, prompt: str) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from lc_cluster.errors import LcError
 
 # Slurm names, interface names, addresses: letters, digits and a few separators.
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@+-]*")
+CLUSTER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 PATH = re.compile(r"/[A-Za-z0-9._/+@-]*")
 SLURM_TIME = re.compile(r"(\d+-)?\d{1,2}(:\d{2}){0,2}|\d+")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

@@ -9,7 +9,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from lc_cluster import validate
@@ -17,6 +16,7 @@ from lc_cluster.catalog.schema import GpuFile, GpuSpec, ModelSpec
 from lc_cluster.errors import CatalogError
 from lc_cluster.paths import config_home
 from lc_cluster.strict import describe
+from lc_cluster.userfiles import read_yaml
 
 BUILTIN = Path(__file__).parent
 USER_MODELS_ENV = "LC_CLUSTER_MODELS"
@@ -31,12 +31,7 @@ def user_model_dirs() -> list[Path]:
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except OSError as exc:
-        raise CatalogError(f"{path}: cannot read: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise CatalogError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+    data = read_yaml(path, CatalogError)
     if not isinstance(data, dict):
         raise CatalogError(f"{path}: expected a mapping of keys to values at the top level")
     return data

@@ -111,9 +111,7 @@ def ask(
     if as_json:
         emit_json({"job_id": job, "endpoint": endpoint, **result})
     else:
-        # A model's text may hold control characters; the terminal gets them visible, not acted upon.
-        answer = "".join(c if c.isprintable() or c in "\n\t" else "\ufffd" for c in result["answer"])
-        console().print(answer, markup=False)
+        console().print(result["answer"], markup=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -49,6 +49,7 @@ def build(
         raise LcError(f"not a .deb file: {', '.join(bad)}")
     if root is not None and not (root / "var" / "lib" / "dpkg" / "status").is_file():
         raise LcError(f"{root} is not a Debian/Ubuntu system tree (no var/lib/dpkg/status): give the hosts' root")
+    mirror.check_writable(out)
 
     err = console(stderr=True)
     started = time.monotonic()

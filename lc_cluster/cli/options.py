@@ -67,7 +67,11 @@ _PLAN_OPTIONS: list[tuple[str, Any, Any]] = [
         Annotated[int | None, typer.Option("--ib-gid-index", min=0, help="NCCL_IB_GID_INDEX (RoCE; often 3).")],
         None,
     ),
-    ("port", Annotated[int | None, typer.Option("--port", help="HTTP port of the API server.")], None),
+    (
+        "port",
+        Annotated[int | None, typer.Option("--port", help="HTTP port of the API server.")],
+        None,
+    ),
     (
         "bind",
         Annotated[str | None, typer.Option("--bind", help="API server address; default: the cluster's.")],

@@ -45,9 +45,12 @@ class Engine(EngineRules, Protocol):
 def check_user_args(engine: Engine, commands: Iterable[NodeCommand], user_args: Iterable[str]) -> None:
     """Extra engine arguments may add to the command, never change what lc-cluster planned and wired."""
     planned = {a for c in commands for a in c.argv if a.startswith("-")}
+    guarded = planned | {f.replace("_", "-") for f in engine.managed_flags}
     for arg in user_args:
-        flag = arg.split("=", 1)[0]
-        if flag in planned or flag.replace("_", "-") in engine.managed_flags:
+        flag = arg.split("=", 1)[0].replace("_", "-")
+        # argparse also takes any unambiguous prefix of a long flag (--tensor-parallel for --tensor-parallel-size).
+        prefix = flag.startswith("--") and len(flag) > 3 and any(g.startswith(flag) for g in guarded)
+        if flag in guarded or prefix:
             raise LcError(
                 f"--engine-arg {arg!r} would change what lc-cluster plans ({flag}): use the plan options "
                 "(--tp, --dp, --ep, --pp, --port, --mtp) instead"

@@ -24,6 +24,7 @@ class Sglang:
         {
             "--tp", "--tp-size", "--tensor-parallel-size", "--dp", "--dp-size", "--ep", "--ep-size", "--pp-size",
             "--enable-ep-moe", "--nnodes", "--node-rank", "--dist-init-addr", "--port", "--model", "--model-path",
+            "--host", "--pipeline-parallel-size", "--data-parallel-size", "--expert-parallel-size",
         }
     )  # fmt: skip
 
@@ -45,7 +46,7 @@ class Sglang:
         return layout.tp
 
     def port_uses(self, layout: Layout, ports: PortOptions) -> list[PortUse]:
-        http = ports.http or self.default_http_port
+        http = ports.http_or(self.default_http_port)
         # Nodes with rank >= 1 run a dummy health server on the same port.
         uses = [PortUse("HTTP API", http, http, "every node")]
         if layout.nodes > 1:

@@ -20,7 +20,9 @@ class Vllm:
             "--data-parallel-size-local", "--data-parallel-start-rank", "--data-parallel-rank",
             "--data-parallel-address", "--data-parallel-rpc-port", "--headless", "--enable-expert-parallel",
             "--nnodes", "--node-rank",
-            "--master-addr", "--master-port", "--port", "--speculative-config",
+            "--master-addr", "--master-port", "--port", "--host", "--speculative-config",
+            # vLLM's short aliases of the data-parallel flags.
+            "-dpl", "-dpa", "-dpr", "-dpp", "-dpb", "-ep",
         }
     )  # fmt: skip
 
@@ -43,7 +45,8 @@ class Vllm:
         return layout.tp * layout.dp
 
     def port_uses(self, layout: Layout, ports: PortOptions) -> list[PortUse]:
-        uses = [PortUse("HTTP API", ports.http or self.default_http_port, ports.http or self.default_http_port, "head")]
+        http = ports.http_or(self.default_http_port)
+        uses = [PortUse("HTTP API", http, http, "head")]
         if layout.spans_nodes:
             uses.append(PortUse("torch.distributed master", ports.master, ports.master, "head"))
         elif layout.nodes > 1:

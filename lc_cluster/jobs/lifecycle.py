@@ -114,12 +114,15 @@ def follow_log(record: JobRecord, node: int, write: Callable[[str], None], backe
 
 def stop(record: JobRecord, backend: SlurmBackend) -> str:
     """Cancel the job and wait until Slurm has ended every step; returns the final state."""
+    if not record.job_id:
+        raise LcError(f"the job in {record.path} was never submitted: remove that record")
     backend.cancel(record.job_id)
     deadline = time.monotonic() + _STOP_WAIT_S
     while time.monotonic() < deadline:
         state = backend.state(record.job_id)
         if state is None or state.state not in ACTIVE:
-            mark(str(record.job_dir / "state.json"), Phase.STOPPED)
+            if record.job_dir.is_dir():  # a job cancelled before its batch script ran has no folder
+                mark(str(record.job_dir / "state.json"), Phase.STOPPED)
             return state.state if state else "CANCELLED"
         time.sleep(1)
     raise LcError(

@@ -128,7 +128,7 @@ def _plan(request: PlanRequest, rules: EngineRules) -> Plan:
         engine_version=version,
         layout=layout,
         memory=memory,
-        http_port=request.ports.http or rules.default_http_port,
+        http_port=request.ports.http_or(rules.default_http_port),
         ready_timeout_s=request.ready_timeout_s
         or model.ready_timeout_s
         or int(_READY_BASE_S + _READY_PER_GB_S * model.size_gb),

@@ -35,6 +35,10 @@ class PortOptions:
     dist_init: int = 5000
     master: int = 29501
 
+    def http_or(self, default: int) -> int:
+        """The HTTP port asked for (0 included, which the port check then refuses), else the engine's default."""
+        return self.http if self.http is not None else default
+
 
 @dataclass(frozen=True)
 class PlanRequest:

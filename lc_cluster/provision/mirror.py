@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import os
 import shutil
 import sys
 import tempfile
@@ -19,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lc_cluster.errors import LcError
 from lc_cluster.host import run
 
 _CHROOT_CACHE = "var/cache/lc-mirror"
@@ -43,6 +45,15 @@ class MirrorSpec:
     vendor_debs: list[Path] = field(default_factory=list)
     standins: bool = False
     wheels: list[str] = field(default_factory=list)
+
+
+def check_writable(out: Path) -> None:
+    """Before anything is downloaded, and without writing anything: the output folder can be made and written."""
+    existing = out.resolve()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise LcError(f"cannot write the mirror to {out}: {existing} is not a folder you can write; choose another")
 
 
 def build(spec: MirrorSpec, signing_home: Path, progress: Callable[[str], None]) -> dict[str, int]:

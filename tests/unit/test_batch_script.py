@@ -70,7 +70,8 @@ def test_containers_need_an_image() -> None:
 
 
 def test_engine_args_may_not_rewire_the_layout() -> None:
-    for arg in ("--data-parallel-size=4", "--headless", "--tensor-parallel-size", "--data-parallel-rank=1"):
+    for arg in ("--data-parallel-size=4", "--headless", "--tensor-parallel-size", "--data-parallel-rank=1",
+                "-dpl=2", "-dpa", "--tensor-parallel=4", "--data_parallel_size=2", "--host=0.0.0.0"):  # fmt: skip
         with pytest.raises(LcError, match="would change what lc-cluster plans"):
             batch_script(cluster(), engine_args=(arg,))
 
@@ -116,7 +117,8 @@ def test_init_writes_a_cluster_file_that_loads_and_dry_run_prints_the_script(tmp
                           env={**__import__("os").environ, **env_home}, check=False)  # fmt: skip
     assert done.returncode == 0, done.stderr
     path = tmp_path / "clusters" / "prod.yaml"
-    again = cli("init", "--name", str(path))
+    again = subprocess.run(["python3", "-m", "lc_cluster", "init", "--name", "prod"], capture_output=True, text=True,
+                           env={**__import__("os").environ, **env_home}, check=False)  # fmt: skip
     assert again.returncode == 2 and "--force" in again.stderr
     dry = cli("serve", "longcat-flash-chat", "--cluster", str(path), "--nodes", "2", "--dry-run")
     assert dry.returncode == 0, dry.stderr

@@ -1,0 +1,88 @@
+"""`ask` against servers that answer wrongly (a real HTTP server on loopback plays each): one-line errors, capped
+replies, control characters shown not acted upon, and the operator's proxy never used for cluster addresses."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from lc_cluster.errors import LcError
+from lc_cluster.http_client import chat
+
+MODELS = json.dumps({"data": [{"id": "m"}]}).encode()
+
+
+def _server(answers: dict[str, bytes]) -> Iterator[str]:
+    class Handler(BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            body = answers[self.path]
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = _answer
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+
+
+@pytest.fixture
+def serve(request: pytest.FixtureRequest) -> Iterator[str]:
+    yield from _server(request.param)
+
+
+def _chat_answer(message: object) -> bytes:
+    return json.dumps({"choices": [{"message": message}], "usage": {"completion_tokens": 3}}).encode()
+
+
+@pytest.mark.parametrize(
+    ("serve", "message"),
+    [
+        ({"/v1/models": b"<html>login</html>"}, "not JSON"),
+        ({"/v1/models": b'{"data": []}'}, "lists no model"),
+        ({"/v1/models": b"[1]"}, "not an object"),
+        ({"/v1/models": MODELS, "/v1/chat/completions": b'{"id": "x"}'}, "without choices"),
+        ({"/v1/models": MODELS, "/v1/chat/completions": b"x" * (2 * 1024 * 1024)}, "more than 1024 KiB"),
+    ],
+    indirect=["serve"],
+)
+def test_wrong_answers_are_one_line_errors(serve: str, message: str) -> None:
+    with pytest.raises(LcError, match=message) as caught:
+        chat(serve, "hi")
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "serve",
+    [{"/v1/models": MODELS, "/v1/chat/completions": _chat_answer({"content": None, "reasoning_content": "hmm"})}],
+    indirect=True,
+)
+def test_a_reply_without_text_says_why(serve: str) -> None:
+    assert "spent its tokens reasoning" in chat(serve, "hi")["answer"]
+
+
+@pytest.mark.parametrize(
+    "serve",
+    [{"/v1/models": MODELS, "/v1/chat/completions": _chat_answer({"content": "ok\x1b[2J\x07 done"})}],
+    indirect=True,
+)
+def test_control_characters_are_shown_not_sent_and_proxies_are_not_used(
+    serve: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A proxy that does not exist: used, it would fail the request.
+    monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    answer = chat(serve, "hi")["answer"]
+    assert answer == "ok\ufffd[2J\ufffd done"

@@ -1,0 +1,105 @@
+"""Every command that reads user input, driven with generated hostile and malformed input against a scratch home:
+no traceback ever, a refusal is one line on stderr with exit status 2, and nothing is written outside the scratch
+folder. (Commands that install or provision, `sandbox up` and `up`, are driven by the integration tests.)"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lc_cluster.cli.app import main
+
+HOSTILE = st.one_of(
+    st.sampled_from([
+        "gpu\n", "x\ny", "$(reboot)", "`id`", "'", '"', "a b", "../x", "/etc/passwd", "\x1b[2J", "\x00", "-", "--",
+        "9" * 40, "-1", "0", "${HEAD_IP}", "é", "\ud800".encode("utf-8", "surrogatepass").decode("utf-8", "replace"),
+        "a" * 300, "", " ", "--help=", "=",
+    ]),
+    st.text(max_size=40),
+)  # fmt: skip
+FILE_BYTES = st.one_of(
+    st.sampled_from(
+        [b"\xff\xfe\x00", b"[1, 2]", b"name: [", b"a: b\n" * 3, b"", b"{{", b"!!python/object:os.system x"]
+    ),
+    st.binary(max_size=200),
+)  # fmt: skip
+
+
+def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    capsys.readouterr()
+    old = sys.argv
+    sys.argv = ["lc-cluster", *args]
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        sys.argv = old
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for name, sub in (("HOME", "home"), ("LC_CLUSTER_HOME", "config"), ("LC_CLUSTER_STATE", "state"),
+                      ("LC_CLUSTER_CACHE", "cache")):  # fmt: skip
+        (tmp_path / sub).mkdir()
+        monkeypatch.setenv(name, str(tmp_path / sub))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def _commands(value: str, file: Path) -> list[list[str]]:
+    return [
+        ["plan", value, "--gpu", "H800"],
+        ["plan", "tiny", "--gpu", value],
+        ["plan", "tiny", "--gpu", "H100", "--engine-version", value],
+        ["plan", "tiny", "--gpu", "H100", "--ifname", value],
+        ["plan", "tiny", "--gpu", "H100", "--engine-arg", value],
+        ["plan", "tiny", "--gpu", "H100", "--tp", value],
+        ["plan", "tiny", "--gpu", "H100", "--model-file", str(file)],
+        ["serve", "tiny", "--cluster", value, "--dry-run"],
+        ["serve", "tiny", "--cluster", str(file), "--dry-run"],
+        ["plan", "tiny", "--cluster", str(file)],
+        ["init", "--name", value],
+        ["status", value],
+        ["logs", value],
+        ["stop", value],
+        ["ask", value, value],
+        ["models", "--model-file", str(file)],
+    ]
+
+
+def _outside(scratch: Path) -> set[str]:
+    """What a command could have written outside the scratch folder: the repository's tree and /tmp's top level."""
+    repo = Path(__file__).resolve().parents[2]
+    return {str(p) for p in (*repo.iterdir(), *Path("/tmp").iterdir()) if not str(p).startswith(str(scratch))}
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(value=HOSTILE, content=FILE_BYTES)
+def test_hostile_input_gets_one_line_and_exit_2(
+    scratch: Path, capsys: pytest.CaptureFixture[str], value: str, content: bytes
+) -> None:
+    file = scratch / "input.yaml"
+    file.write_bytes(content)
+    before = _outside(scratch)
+    for args in _commands(value, file):
+        code, out, err = _run(args, capsys)
+        where = f"lc-cluster {' '.join(map(repr, args))}"
+        assert "Traceback" not in out + err and "internal error" not in err, f"{where}:\n{err}"
+        assert code in (0, 2), f"{where}: exit {code}\n{err}"
+        if code == 2:
+            lines = [line for line in err.splitlines() if line.strip()]
+            assert lines and len(lines) <= 2, f"{where}: not a short message:\n{err}"
+    assert _outside(scratch) - before == set(), "written outside the scratch folder"
+    # Nothing under the scratch home either, except cluster files that `init` was asked to write.
+    written = {p.relative_to(scratch).parts[0] for p in scratch.rglob("*") if p.is_file() and p.name != "input.yaml"}
+    assert written <= {"config"}, written
+    assert os.getcwd() == str(scratch)
