@@ -127,6 +127,14 @@ class Paths(_Strict):
     log_dir: str = Field(description="shared directory for job logs, seen by every node and the login host")
     model_cache: str | None = Field(default=None, description="HF_HOME with the pre-fetched weights")
     offline: bool = Field(default=True, description="HF_HUB_OFFLINE=1: use only the staged weights")
+    group_readable: bool = Field(
+        default=False, description="job folders and logs readable by your group (0750/0640); default: you only"
+    )
+
+    @property
+    def umask(self) -> int:
+        """What jobs run and write with: Slurm applies the submitting process's umask to the job."""
+        return 0o027 if self.group_readable else 0o077
 
     @field_validator("log_dir", "model_cache")
     @classmethod
@@ -165,6 +173,8 @@ def cluster_path(ref: str | None) -> Path:
     ref = ref or os.environ.get("LC_CLUSTER_CLUSTER") or "default"
     if "/" in ref or ref.endswith((".yaml", ".yml")):
         return Path(ref)
+    if not validate.CLUSTER_NAME.fullmatch(ref):
+        raise LcError(f"--cluster {ref!r}: give a cluster name (1-64 letters, digits, '.', '_', '-') or a file path")
     return config_home() / "clusters" / f"{ref}.yaml"
 
 
@@ -177,7 +187,11 @@ def cluster_name(ref: str | None) -> str | None:
 
 def load_cluster(ref: str | None) -> ClusterFile:
     path = cluster_path(ref)
-    if not path.is_file():
+    try:
+        found = path.is_file()
+    except OSError as exc:
+        raise LcError(f"--cluster {str(path)[:80]!r}: {exc.strerror}") from None
+    if not found:
         raise LcError(f"no cluster file at {path}: run 'lc-cluster init' to write one, or pass --cluster NAME|PATH")
     data = read_yaml(path)
     try:
@@ -237,4 +251,5 @@ paths:
   log_dir: /shared/lc-cluster/logs   # must be visible from every node and from here
   model_cache: /shared/hf            # HF_HOME holding the pre-fetched weights
   offline: true                      # HF_HUB_OFFLINE=1
+  group_readable: false              # job folders and logs for you only (true: your group may read them)
 """

@@ -104,7 +104,7 @@ def ask(
     from lc_cluster.jobs import records
 
     record = records.find(job, cluster_name(cluster))
-    endpoint = record.marker().get("endpoint")
+    endpoint = record.endpoint()
     if not endpoint:
         raise LcError(f"job {job} is not ready yet: 'lc-cluster status {job}' shows where it is")
     result = chat_via(load_cluster(record.cluster_file).login_netns, endpoint, prompt)

@@ -44,6 +44,7 @@ class SlurmCli:
     def __init__(self, cluster: ClusterFile) -> None:
         self._prefix = ["nsenter", f"--net=/run/netns/{cluster.login_netns}"] if cluster.login_netns else []
         self._env = dict(os.environ)
+        self._umask = cluster.paths.umask
         if cluster.slurm.conf:
             self._env["SLURM_CONF"] = cluster.slurm.conf
 
@@ -62,8 +63,13 @@ class SlurmCli:
         return done.stdout
 
     def submit(self, script: str, comment: str) -> str:
-        # --parsable prints "jobid[;cluster]".
-        return self._run("sbatch", "--parsable", f"--comment={comment}", stdin=script).strip().split(";")[0]
+        # --parsable prints "jobid[;cluster]". Slurm gives the job (its output file, its processes) sbatch's umask.
+        previous = os.umask(self._umask)
+        try:
+            out = self._run("sbatch", "--parsable", f"--comment={comment}", stdin=script)
+        finally:
+            os.umask(previous)
+        return out.strip().split(";")[0]
 
     def queue(self) -> list[JobState]:
         return [_state(j) for j in _jobs(self._run("squeue", "--json"), "squeue")]

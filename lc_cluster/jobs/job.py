@@ -64,6 +64,7 @@ def build_job(deployment: Deployment, cluster: ClusterFile) -> Job:
         gpus_per_node=plan.layout.gpus_per_node,
         time_limit=cluster.slurm.time_limit,
         log_dir=cluster.paths.log_dir,
+        umask=f"{cluster.paths.umask:04o}",
         partition=cluster.slurm.partition,
         account=cluster.slurm.account,
         qos=cluster.slurm.qos,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import time
 from collections.abc import Callable
@@ -36,6 +37,7 @@ def submit(job: Job, backend: SlurmBackend) -> JobRecord:
         model=plan.model.name,
         engine=plan.engine,
         nodes=plan.layout.nodes,
+        http_port=plan.http_port,
         log_dir=str(log_dir),
         submitted_at=time.time(),
     )
@@ -47,7 +49,12 @@ def submit(job: Job, backend: SlurmBackend) -> JobRecord:
         raise
     save(record)
     pending.unlink(missing_ok=True)
-    (log_dir / f"lc-{record.job_id}.sbatch").write_text(job.script)
+    # The script may carry runtime.env values: readable as the job's own files are.
+    copy = os.open(
+        log_dir / f"lc-{record.job_id}.sbatch", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666 & ~job.cluster.paths.umask
+    )
+    with os.fdopen(copy, "w") as f:
+        f.write(job.script)
     return record
 
 

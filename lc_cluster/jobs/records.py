@@ -7,6 +7,7 @@ anything runs, and a job whose record was never completed is still found through
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,8 @@ class JobRecord:
     model: str
     engine: str
     nodes: int
+    http_port: int
+    """Where the head was planned to answer: `ask` follows no other endpoint the job's state file might name."""
     log_dir: str
     submitted_at: float
 
@@ -52,6 +55,16 @@ class JobRecord:
         except (OSError, ValueError):
             return {}
         return data if isinstance(data, dict) else {}
+
+    def endpoint(self) -> str | None:
+        """The ready job's endpoint, only if it is the planned port on an IPv4 address."""
+        value = self.marker().get("endpoint")
+        if not isinstance(value, str):
+            return None
+        match = re.fullmatch(r"http://(\d{1,3}(?:\.\d{1,3}){3}):(\d+)", value)
+        if match is None or int(match.group(2)) != self.http_port:
+            raise LcError(f"job {self.job_id}'s state file names {value!r}, not the planned port {self.http_port}")
+        return value
 
     def phase(self) -> Phase:
         try:

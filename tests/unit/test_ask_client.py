@@ -19,6 +19,8 @@ MODELS = json.dumps({"data": [{"id": "m"}]}).encode()
 def _server(answers: dict[str, bytes]) -> Iterator[str]:
     class Handler(BaseHTTPRequestHandler):
         def _answer(self) -> None:
+            # Read the request first, as a real server does: closing with it unread resets the connection.
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
             body = answers[self.path]
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))

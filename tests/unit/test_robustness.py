@@ -89,7 +89,23 @@ def test_a_state_file_that_is_not_an_object_reads_as_no_phase(tmp_path: Path) ->
     from lc_cluster.jobs.records import JobRecord
 
     record = JobRecord(job_id="7", token="t", cluster="c", cluster_file="/x.yaml", model="m", engine="vllm",
-                       nodes=1, log_dir=str(tmp_path), submitted_at=0.0)  # fmt: skip
+                       nodes=1, http_port=8000, log_dir=str(tmp_path), submitted_at=0.0)  # fmt: skip
     (tmp_path / "7").mkdir()
     (tmp_path / "7" / "state.json").write_text("[1, 2]")
     assert record.marker() == {} and record.phase() is Phase.SUBMITTED
+
+
+def test_ask_follows_only_the_planned_endpoint(tmp_path: Path) -> None:
+    from lc_cluster.errors import LcError
+    from lc_cluster.jobs.records import JobRecord
+
+    record = JobRecord(job_id="8", token="t", cluster="c", cluster_file="/x.yaml", model="m", engine="vllm",
+                       nodes=1, http_port=8000, log_dir=str(tmp_path), submitted_at=0.0)  # fmt: skip
+    (tmp_path / "8").mkdir()
+    state = tmp_path / "8" / "state.json"
+    state.write_text(json.dumps({"phase": "ready", "endpoint": "http://10.0.0.1:8000"}))
+    assert record.endpoint() == "http://10.0.0.1:8000"
+    for planted in ("http://evil.example:8000", "http://10.0.0.1:9999", "file:///etc/passwd", "http://10.0.0.1:8000/x"):
+        state.write_text(json.dumps({"phase": "ready", "endpoint": planted}))
+        with pytest.raises(LcError, match="not the planned port"):
+            record.endpoint()
