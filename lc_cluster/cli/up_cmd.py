@@ -58,6 +58,7 @@ def up(
             "ok": result.ok,
             # Why each failed or unreachable host stopped, in the tasks' own words.
             "messages": {h: r.messages for h, r in sorted(result.hosts.items()) if r.messages},
+            "error": result.error or None,
             "artifacts": str(result.artifacts),
             "seconds": round(result.seconds, 1),
             # Where the time went: the slowest tasks, summed over hosts.
@@ -72,6 +73,8 @@ def up(
         for host, recap in sorted(result.hosts.items()):
             for message in recap.messages:
                 err.print(f"{host}: {message}", markup=False)
+        if result.error:
+            err.print(f"ansible: {result.error}", markup=False)
         err.print(f"artifacts: {result.artifacts}", markup=False)
     if not result.ok:
         raise typer.Exit(1)

@@ -44,6 +44,8 @@ def load(path: Path, vault: Vault) -> dict[str, Any]:
         out, err = get_inventory(
             "list", [str(path.resolve())], response_format="json", quiet=True, private_data_dir=scratch,
             suppress_env_files=True, vault_password_file=str(vault.password_file) if vault.password_file else None,
+            # A file Ansible cannot parse is an error with its reason, not an inventory without hosts.
+            envvars={"ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED": "True"},
         )  # fmt: skip
     if not out:
         detail = " ".join(str(err).split())[:300]

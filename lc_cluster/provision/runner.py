@@ -73,6 +73,8 @@ class RunResult:
     seconds: float
     task_seconds: dict[str, float] = field(default_factory=dict)
     """Each task's time summed over hosts ("role : task" names), for finding where a run spends it."""
+    error: str = ""
+    """Ansible's own last words when the run failed before any host reported (a playbook or inventory error)."""
 
     def slowest(self, count: int) -> list[tuple[str, float]]:
         return sorted(self.task_seconds.items(), key=lambda item: -item[1])[:count]
@@ -179,9 +181,14 @@ def run_playbook(playbook: str, inventory: Path, options: RunOptions, progress: 
             recap = hosts.setdefault(host, HostRecap())
             name = {"failures": "failed", "dark": "unreachable"}.get(count, count)
             setattr(recap, name, number)
+    error = ""
+    if runner.rc != 0 and not any(h.failed or h.unreachable for h in hosts.values()):
+        with runner.stdout as out:
+            lines = [re.sub(r"\x1b\[[0-9;]*m", "", line).strip() for line in out.read().splitlines()]
+        error = " ".join(line for line in lines if line)[-500:]
     return RunResult(
         status=runner.status, rc=runner.rc, hosts=hosts, artifacts=Path(runner.config.artifact_dir),
-        seconds=time.monotonic() - start, task_seconds=task_seconds,
+        seconds=time.monotonic() - start, task_seconds=task_seconds, error=error,
     )  # fmt: skip
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -114,3 +116,20 @@ def test_vaulted_values_pass_and_secret_values_are_never_shown(tmp_path: Path) -
     result = cli("inventory", "check", "-i", str(listed))
     assert result.returncode == 2 and "model_cache_hf_token" in result.stderr
     assert "hf_listed_secret_value" not in result.stderr + result.stdout
+
+
+def test_broken_yaml_is_reported_with_the_parse_error_not_as_no_hosts(tmp_path: Path) -> None:
+    inventory = copy_example(tmp_path)
+    (inventory / "hosts.yml").write_text("all:\n  children:\n    gpu_nodes:\n      hosts: [gpu01, gpu02\n")
+    result = cli("inventory", "check", "-i", str(inventory))
+    assert result.returncode == 2
+    assert "YAML parsing failed" in result.stderr and "needs exactly one host" not in result.stderr
+
+
+def test_a_run_that_fails_before_any_host_shows_ansibles_error(tmp_path: Path) -> None:
+    """No host is touched: the limit matches none, and Ansible says so instead of an empty table."""
+    env = {**os.environ, "LC_CLUSTER_STATE": str(tmp_path / "state")}
+    done = subprocess.run([sys.executable, "-m", "lc_cluster", "up", "-i", str(EXAMPLE), "--limit", "nosuchhost",
+                           "--json"], capture_output=True, text=True, env=env, timeout=300, check=False)  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert "no hosts to target" in json.loads(done.stdout)["error"]
