@@ -25,6 +25,12 @@ def build() -> typer.Typer:
     return app
 
 
+def _error(message: str, label: str = "error") -> None:
+    """One line on stderr whatever the message holds: a user's value may carry newlines or terminal controls."""
+    text = " ".join(message.split())
+    sys.stderr.write(f"{label}: " + "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text) + "\n")
+
+
 def main() -> None:
     # Typer 0.29 carries its own copy of Click; older releases use Click itself.
     try:
@@ -41,13 +47,13 @@ def main() -> None:
             sys.stdout.write(exc.ctx.get_help() + "\n")
             raise SystemExit(0) from None
         where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
-        sys.stderr.write(f"error: {' '.join(exc.format_message().split())}{where}\n")
+        _error(f"{exc.format_message()}{where}")
         raise SystemExit(2) from None
     except click_errors.ClickException as exc:
-        sys.stderr.write(f"error: {' '.join(exc.format_message().split())}\n")
+        _error(exc.format_message())
         raise SystemExit(exc.exit_code) from None
     except LcError as exc:
-        sys.stderr.write(f"error: {exc}\n")
+        _error(str(exc))
         if "--json" in sys.argv[1:]:
             # Scripts reading stdout get the same reason, and the rule's name where a plan was refused.
             from lc_cluster.cli.output import emit_json
@@ -60,8 +66,8 @@ def main() -> None:
     except Exception as exc:  # a bug of ours: still one line, with a way to see more
         if os.environ.get("LC_CLUSTER_DEBUG"):
             raise
-        sys.stderr.write(
-            f"internal error: {exc.__class__.__name__}: {exc}; run again with LC_CLUSTER_DEBUG=1 for the traceback "
-            "and report it\n"
+        _error(
+            f"{exc.__class__.__name__}: {exc}; run again with LC_CLUSTER_DEBUG=1 for the traceback and report it",
+            "internal error",
         )
         raise SystemExit(1) from None

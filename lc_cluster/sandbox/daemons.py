@@ -42,8 +42,8 @@ def down_network(names: list[str]) -> None:
             run("ip", "netns", "delete", name, check=False)
 
 
-def start_munge(root: Path) -> int:
-    folder = root / "munge"
+def start_munge(topo: Topology, root: Path) -> int:
+    folder = topo.sockets / "munge"
     folder.mkdir(parents=True, exist_ok=True)
     # munged refuses a socket directory that others can list.
     os.chmod(folder, 0o711)
@@ -72,10 +72,13 @@ def write_config(topo: Topology, root: Path, count: int, gpus_per_node: int) -> 
         "gpus_per_node": gpus_per_node,
         "cpus": os.cpu_count() or 1,
         "memory_mb": 4096,
-        "munge_socket": str(root / "munge" / "munge.socket.2"),
+        "munge_socket": str(topo.sockets / "munge" / "munge.socket.2"),
+        "spool": str(topo.sockets / "nodes"),
     }
-    for folder in ("ctld", "log", "dev", *(f"nodes/{h.hostname}/spool" for h in hosts)):
+    for folder in ("ctld", "log", "dev"):
         (root / folder).mkdir(parents=True, exist_ok=True)
+    for host in hosts:
+        (topo.sockets / "nodes" / host.hostname / "spool").mkdir(parents=True, exist_ok=True)
     for i in range(gpus_per_node):
         device = root / "dev" / f"nvidia{i}"
         if not device.exists():

@@ -156,7 +156,7 @@ def _start(topo: Topology, nodes: int, gpus_per_node: int) -> SandboxState:
     base = root(topo)
     base.mkdir(parents=True, exist_ok=True)
     daemons.up_network(topo, topo.nodes(nodes))
-    pids = {"munged": daemons.start_munge(base)}
+    pids = {"munged": daemons.start_munge(topo, base)}
     daemons.write_config(topo, base, nodes, gpus_per_node)
     pids.update(daemons.start_slurm(topo, base, nodes))
     state = SandboxState(nodes=nodes, gpus_per_node=gpus_per_node, pids=pids, started_at=time.time())
@@ -261,3 +261,4 @@ def _teardown(topo: Topology, state: SandboxState | None, progress: Progress) ->
                 stop(pid, grace_s=5)
     daemons.down_network(names)
     shutil.rmtree(base, ignore_errors=True)
+    shutil.rmtree(topo.sockets, ignore_errors=True)

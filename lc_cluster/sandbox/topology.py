@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import zlib
 from dataclasses import dataclass
+from pathlib import Path
 
 from lc_cluster.errors import LcError
 
@@ -44,6 +45,12 @@ class Topology:
     def hub(self) -> str:
         """The namespace of the controller and the login host, where the bridge lives."""
         return f"lc-{self.name}-hub"
+
+    @property
+    def sockets(self) -> Path:
+        """Where munged and slurmstepd put their Unix sockets: a short path, because a socket's path may not exceed
+        108 bytes and the state directory can be deep (a test's temporary folder)."""
+        return Path("/run") / f"lc-{self.name}"
 
     @property
     def subnet(self) -> str:
