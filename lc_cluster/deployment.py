@@ -47,9 +47,9 @@ class Asked:
 
 def resolve(asked: Asked, cluster: ClusterFile | None) -> PlanRequest:
     """The plan request: names looked up in the catalogs, and what the user left open taken from the cluster file."""
-    validate.option(validate.NAME, "--ifname", asked.fabric.socket_ifname)
-    validate.option(validate.IB_HCA, "--ib-hca", asked.fabric.ib_hca)
-    validate.option(validate.NAME, "--bind", asked.bind)
+    validate.option(validate.NAME, "--ifname", asked.fabric.socket_ifname, "an interface name such as ib0 or bond0")
+    validate.option(validate.IB_HCA, "--ib-hca", asked.fabric.ib_hca, "an NCCL_IB_HCA list such as mlx5_0,mlx5_1")
+    validate.option(validate.NAME, "--bind", asked.bind, "an address such as 0.0.0.0")
     catalog = load_catalog(asked.model_files)
     fabric = asked.fabric
     gpu, per_node, bind = asked.gpu, asked.gpus_per_node or _DEFAULT_GPUS_PER_NODE, asked.bind

@@ -28,12 +28,12 @@ MODEL_REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]*")
 VERSION = re.compile(r"[0-9]+(\.[0-9]+)*([.-]?(a|b|rc|post|dev)[0-9]*)*")
 
 
-def option(pattern: re.Pattern[str], flag: str, value: str | None) -> None:
-    """A command-line value: LcError (exit 2) naming the option."""
+def option(pattern: re.Pattern[str], flag: str, value: str | None, form: str) -> None:
+    """A command-line value: LcError (exit 2) naming the option and the form it takes."""
     try:
         check(pattern, flag, value)
     except ValueError:
-        raise LcError(f"{flag} {value!r}: not allowed (letters, digits and ._:@+-, nothing else)") from None
+        raise LcError(f"{flag} {value!r}: give {form}") from None
 
 
 def check(pattern: re.Pattern[str], what: str, value: str | None) -> str | None:
