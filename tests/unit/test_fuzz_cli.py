@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,10 @@ def scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
                       ("LC_CLUSTER_CACHE", "cache")):  # fmt: skip
         (tmp_path / sub).mkdir()
         monkeypatch.setenv(name, str(tmp_path / sub))
+    # Temporary files belong in the scratch folder too; tempfile reads TMPDIR once, so its cache is reset.
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    monkeypatch.setattr(tempfile, "tempdir", None)
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
@@ -77,9 +82,11 @@ def _commands(value: str, file: Path) -> list[list[str]]:
 
 
 def _outside(scratch: Path) -> set[str]:
-    """What a command could have written outside the scratch folder: the repository's tree and /tmp's top level."""
+    """What a command could have written outside the scratch folder: the repository's tree, and what lc-cluster or
+    ansible-runner would name in /tmp (other processes on the machine write there too)."""
     repo = Path(__file__).resolve().parents[2]
-    return {str(p) for p in (*repo.iterdir(), *Path("/tmp").iterdir()) if not str(p).startswith(str(scratch))}
+    ours = [p for p in Path("/tmp").iterdir() if p.name.startswith(("lc-", "lc_", ".ansible"))]
+    return {str(p) for p in (*repo.iterdir(), *ours) if not str(p).startswith(str(scratch))}
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -101,5 +108,6 @@ def test_hostile_input_gets_one_line_and_exit_2(
     assert _outside(scratch) - before == set(), "written outside the scratch folder"
     # Nothing under the scratch home either, except cluster files that `init` was asked to write.
     written = {p.relative_to(scratch).parts[0] for p in scratch.rglob("*") if p.is_file() and p.name != "input.yaml"}
+    written.discard("tmp")
     assert written <= {"config"}, written
     assert os.getcwd() == str(scratch)
