@@ -42,6 +42,7 @@ class Asked:
     bind: str | None = None
     engine_args: tuple[str, ...] = ()
     ready_timeout_s: int | None = None
+    api_key: bool | None = None
     model_files: tuple[Path, ...] = ()
 
 
@@ -78,6 +79,7 @@ def resolve(asked: Asked, cluster: ClusterFile | None) -> PlanRequest:
         bind=bind,
         engine_args=asked.engine_args,
         ready_timeout_s=asked.ready_timeout_s,
+        api_key=asked.api_key,
     )
 
 
@@ -99,6 +101,7 @@ class Deployment:
             "memory": plan.memory.as_dict(),
             "http_port": plan.http_port,
             "ready": {"path": plan.ready_path, "timeout_s": plan.ready_timeout_s},
+            "api_key": plan.api_key,
             "engine_args": list(plan.request.engine_args),
             "nodes": [c.as_dict() for c in self.commands],
         }

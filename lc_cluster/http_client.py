@@ -1,11 +1,12 @@
 """One OpenAI-style chat request to a serving endpoint: the operator's smoke test.
 
-`python -m lc_cluster.http_client ENDPOINT PROMPT` prints the answer; the sandbox runs it inside its login
-namespace, because the sandbox's node addresses exist only there."""
+`python -m lc_cluster.http_client ENDPOINT PROMPT` prints the answer, with the API key from $LC_API_KEY; the sandbox
+runs it inside its login namespace, because the sandbox's node addresses exist only there."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import urllib.error
@@ -21,15 +22,22 @@ _MAX_BYTES = 1024 * 1024
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-def _call(url: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+_KEY_ENV = "LC_API_KEY"
+
+
+def _call(url: str, api_key: str | None, body: dict[str, Any] | None = None) -> dict[str, Any]:
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json"}
+    if api_key:
+        headers["Authorization"] = f"Bearer {api_key}"
+    request = urllib.request.Request(url, data=data, headers=headers)
     try:
         with _OPENER.open(request, timeout=_TIMEOUT_S) as response:
             raw = response.read(_MAX_BYTES + 1)
     except urllib.error.HTTPError as exc:
         detail = _printable(exc.read(300).decode(errors="replace"))
-        raise LcError(f"{url} answered {exc.code}: {detail}") from None
+        hint = ": the job's API key is not the one in lc-cluster's state directory" if exc.code == 401 else ""
+        raise LcError(f"{url} answered {exc.code}: {detail}{hint}") from None
     except (urllib.error.URLError, OSError) as exc:
         raise LcError(f"cannot reach {url}: {getattr(exc, 'reason', exc)}") from None
     if len(raw) > _MAX_BYTES:
@@ -49,13 +57,14 @@ def _printable(text: str) -> str:
     return "".join(c if c.isprintable() or c in "\n\t" else "\ufffd" for c in text)
 
 
-def chat(endpoint: str, prompt: str, max_tokens: int = 64) -> dict[str, Any]:
-    models = _call(f"{endpoint}/v1/models").get("data")
+def chat(endpoint: str, prompt: str, api_key: str | None = None, max_tokens: int = 64) -> dict[str, Any]:
+    models = _call(f"{endpoint}/v1/models", api_key).get("data")
     if not isinstance(models, list) or not models or not isinstance(models[0], dict) or "id" not in models[0]:
         raise LcError(f"{endpoint}/v1/models lists no model: the engine is not serving one yet")
     model = str(models[0]["id"])
     answer = _call(
         f"{endpoint}/v1/chat/completions",
+        api_key,
         {"model": model, "messages": [{"role": "user", "content": prompt}], "max_tokens": max_tokens},
     )
     try:
@@ -70,12 +79,14 @@ def chat(endpoint: str, prompt: str, max_tokens: int = 64) -> dict[str, Any]:
     return {"model": model, "answer": _printable(str(content)), "usage": usage if isinstance(usage, dict) else {}}
 
 
-def chat_via(netns: str | None, endpoint: str, prompt: str) -> dict[str, Any]:
+def chat_via(netns: str | None, endpoint: str, prompt: str, api_key: str | None) -> dict[str, Any]:
     if netns is None:
-        return chat(endpoint, prompt)
+        return chat(endpoint, prompt, api_key)
+    # The key goes to the child in its environment, never its argv.
+    env = {k: v for k, v in os.environ.items() if k != _KEY_ENV} | ({_KEY_ENV: api_key} if api_key else {})
     done = subprocess.run(
         ["nsenter", f"--net=/run/netns/{netns}", sys.executable, "-m", "lc_cluster.http_client", endpoint, prompt],
-        capture_output=True, text=True, timeout=_TIMEOUT_S + 10, check=False,
+        capture_output=True, text=True, timeout=_TIMEOUT_S + 10, check=False, env=env,
     )  # fmt: skip
     if done.returncode != 0:
         raise LcError(done.stderr.strip().removeprefix("error: ") or f"request to {endpoint} failed")
@@ -85,7 +96,7 @@ def chat_via(netns: str | None, endpoint: str, prompt: str) -> dict[str, Any]:
 
 if __name__ == "__main__":
     try:
-        print(json.dumps(chat(sys.argv[1], sys.argv[2])))
+        print(json.dumps(chat(sys.argv[1], sys.argv[2], os.environ.get(_KEY_ENV))))
     except LcError as exc:
         sys.stderr.write(f"error: {exc}\n")
         sys.exit(2)

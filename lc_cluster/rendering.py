@@ -11,7 +11,7 @@ from typing import Any
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 # The only names a value may leave for the shell to expand, each node filling in its own at run time.
-RUNTIME_NAMES = ("HEAD_IP", "NODE_IP", "NODE_INDEX", "SLURM_JOB_ID")
+RUNTIME_NAMES = ("HEAD_IP", "NODE_IP", "NODE_INDEX", "SLURM_JOB_ID", "LC_JOB_DIR", "LC_API_KEY")
 _PLACEHOLDER = re.compile(r"\$\{(" + "|".join(RUNTIME_NAMES) + r")\}")
 
 

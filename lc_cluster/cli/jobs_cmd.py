@@ -107,7 +107,7 @@ def ask(
     endpoint = record.endpoint()
     if not endpoint:
         raise LcError(f"job {job} is not ready yet: 'lc-cluster status {job}' shows where it is")
-    result = chat_via(load_cluster(record.cluster_file).login_netns, endpoint, prompt)
+    result = chat_via(load_cluster(record.cluster_file).login_netns, endpoint, prompt, record.api_key())
     if as_json:
         emit_json({"job_id": job, "endpoint": endpoint, **result})
     else:

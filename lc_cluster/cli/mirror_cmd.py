@@ -73,8 +73,10 @@ def build(
     console().print(f"mirror: {spec.out} ready; serve it, e.g. '{serve}'", markup=False)
     console().print(
         "then set base_package_mirror: http://HOST:8080/debian, nvidia_driver_repo_url: http://HOST:8080/nvidia/cuda/, "
-        "container_runtime_repo_url: http://HOST:8080/nvidia/container/, and both *_repo_key_url: "
-        "http://HOST:8080/nvidia/repo.asc",
+        "container_runtime_repo_url: http://HOST:8080/nvidia/container/, and the key that signs them all, "
+        f"{spec.out / 'repo.asc'}, as base_package_mirror_key and both *_repo_key_url (the key itself, e.g. "
+        f"\"{{{{ lookup('ansible.builtin.file', '{spec.out / 'repo.asc'}') }}}}\", so hosts trust this key and not "
+        "whatever the mirror's server says)",
         markup=False,
     )
 

@@ -93,6 +93,17 @@ _PLAN_OPTIONS: list[tuple[str, Any, Any]] = [
         ],
         None,
     ),
+    (
+        "api_key",
+        Annotated[
+            bool | None,
+            typer.Option(
+                "--api-key/--no-api-key",
+                help="Require a per-job API key (ask sends it); default: wherever the engine can take it privately.",
+            ),
+        ],
+        None,
+    ),
     ("model_file", ModelFiles, None),
 ]
 
@@ -115,6 +126,7 @@ def _asked(values: dict[str, Any]) -> Asked:
         bind=values["bind"],
         engine_args=tuple(values["engine_arg"] or ()),
         ready_timeout_s=values["ready_timeout"],
+        api_key=values["api_key"],
         model_files=tuple(values["model_file"] or ()),
     )
 

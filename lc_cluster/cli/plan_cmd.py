@@ -55,6 +55,10 @@ def plan(asked: Asked, cluster: str | None, as_json: o.JsonFlag = False) -> None
         ],
     )
     out.print(f"Ready when GET {p.ready_path} on the head answers 200, within {p.ready_timeout_s} s.")
+    if p.api_key:
+        out.print("API key: required; serve makes one per job, 0600 in the state directory, and ask sends it.")
+    else:
+        out.print("API key: none; anyone who reaches the port can use the server.")
     for command, env in zip(deployment.commands, envs, strict=True):
         role = "head" if command.index == 0 else "worker"
         out.print(f"\n[bold]# node {command.index} ({role})[/]")

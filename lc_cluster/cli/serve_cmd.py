@@ -71,7 +71,8 @@ def serve(
         out = console()
         out.print(f"[green]ready[/]: {outcome.endpoint} (job {record.job_id}, logs in {record.job_dir})")
         out.print(f"try:  lc-cluster ask {record.job_id} 'Hello!'", markup=False)
-        out.print(f"      {reach}curl -s {outcome.endpoint}/v1/models", markup=False)
+        key = f' -H "Authorization: Bearer $(cat {record.key_path})"' if record.api_key() else ""
+        out.print(f"      {reach}curl -s{key} {outcome.endpoint}/v1/models", markup=False)
         out.print(f"stop: lc-cluster stop {record.job_id}", markup=False)
     if not outcome.ready:
         raise typer.Exit(1)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from lc_cluster.catalog.schema import ModelSpec, SglangRecipe
-from lc_cluster.engines.base import HEAD_IP, NODE_IP, NodeCommand, listen_args, network_env, older_than
+from lc_cluster.engines.base import API_KEY_CONFIG, HEAD_IP, NODE_IP, NodeCommand, listen_args, network_env, older_than
 from lc_cluster.errors import PlanRefused
 from lc_cluster.planning import Layout, Plan, PortOptions, PortUse
 
@@ -20,8 +20,12 @@ class Sglang:
     default_http_port = 30000
     memory_utilization = 0.88
     ready_path = "/health"
+    # --config FILE (YAML) arrived in 0.5.3; before it the key could only be given as --api-key, in argv.
+    api_key_since = "0.5.3"
     managed_flags = frozenset(
         {
+            # The job's API key (never in argv) and, for SGLang, the config file that carries it.
+            "--api-key", "--config",
             "--tp", "--tp-size", "--tensor-parallel-size", "--dp", "--dp-size", "--ep", "--ep-size", "--pp-size",
             "--enable-ep-moe", "--nnodes", "--node-rank", "--dist-init-addr", "--port", "--model", "--model-path",
             "--host", "--pipeline-parallel-size", "--data-parallel-size", "--expert-parallel-size",
@@ -68,6 +72,9 @@ class Sglang:
         if layout.pp > 1:
             common += ["--pp-size", str(layout.pp)]
         tail = [*self._mtp_args(plan, recipe), *listen_args(plan, self.default_http_port)]
+        if plan.api_key:
+            # The batch script writes the key into this file (mode 0600) on each node; SGLang reads it in-process.
+            tail += ["--config", API_KEY_CONFIG]
         env = {"SGLANG_HOST_IP": NODE_IP, **network_env(plan), **recipe.env}
 
         def rank_args(node: int) -> list[str]:

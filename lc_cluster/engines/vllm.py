@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 from lc_cluster.catalog.schema import ModelSpec, VllmRecipe
-from lc_cluster.engines.base import HEAD_IP, NODE_IP, NodeCommand, compact_json, listen_args, network_env, older_than
+from lc_cluster.engines.base import (
+    API_KEY,
+    HEAD_IP,
+    NODE_IP,
+    NodeCommand,
+    compact_json,
+    listen_args,
+    network_env,
+    older_than,
+)
 from lc_cluster.errors import PlanRefused
 from lc_cluster.planning import Layout, Plan, PortOptions, PortUse
 
@@ -14,8 +23,12 @@ class Vllm:
     default_http_port = 8000
     memory_utilization = 0.90
     ready_path = "/health"
+    # VLLM_API_KEY: read from the environment by every release the catalog supports (vllm/envs.py).
+    api_key_since = "0.10.0"
     managed_flags = frozenset(
         {
+            # The job's API key (never in argv) and, for SGLang, the config file that carries it.
+            "--api-key",
             "--tensor-parallel-size", "-tp", "--pipeline-parallel-size", "-pp", "--data-parallel-size", "-dp",
             "--data-parallel-size-local", "--data-parallel-start-rank", "--data-parallel-rank",
             "--data-parallel-address", "--data-parallel-rpc-port", "--headless", "--enable-expert-parallel",
@@ -71,6 +84,7 @@ class Vllm:
         env = {
             "VLLM_HOST_IP": NODE_IP,
             "VLLM_ENGINE_READY_TIMEOUT_S": str(plan.ready_timeout_s),
+            **({"VLLM_API_KEY": API_KEY} if plan.api_key else {}),
             **network_env(plan),
             **recipe.env,
         }

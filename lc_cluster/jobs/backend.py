@@ -27,8 +27,8 @@ class JobState:
 
 
 class SlurmBackend(Protocol):
-    def submit(self, script: str, comment: str) -> str:
-        """Submit a batch script with a job comment; return the job id."""
+    def submit(self, script: str, comment: str, secret_env: dict[str, str]) -> str:
+        """Submit a batch script with a job comment and extra environment for the job; return the job id."""
 
     def state(self, job_id: str) -> JobState | None:
         """The job's state, or None once Slurm has forgotten it."""
@@ -48,10 +48,10 @@ class SlurmCli:
         if cluster.slurm.conf:
             self._env["SLURM_CONF"] = cluster.slurm.conf
 
-    def _run(self, *argv: str, stdin: str | None = None) -> str:
+    def _run(self, *argv: str, stdin: str | None = None, env: dict[str, str] | None = None) -> str:
         try:
             done = subprocess.run(
-                [*self._prefix, *argv], input=stdin, capture_output=True, text=True, env=self._env,
+                [*self._prefix, *argv], input=stdin, capture_output=True, text=True, env={**self._env, **(env or {})},
                 timeout=_TIMEOUT_S, check=False,
             )  # fmt: skip
         except FileNotFoundError:
@@ -62,11 +62,14 @@ class SlurmCli:
             raise LcError(f"{argv[0]} failed: {done.stderr.strip() or done.stdout.strip()}")
         return done.stdout
 
-    def submit(self, script: str, comment: str) -> str:
-        # --parsable prints "jobid[;cluster]". Slurm gives the job (its output file, its processes) sbatch's umask.
+    def submit(self, script: str, comment: str, secret_env: dict[str, str]) -> str:
+        # --parsable prints "jobid[;cluster]". Slurm gives the job (its output file, its processes) sbatch's umask,
+        # and sbatch's environment (--export=ALL, its default).
         previous = os.umask(self._umask)
         try:
-            out = self._run("sbatch", "--parsable", f"--comment={comment}", stdin=script)
+            out = self._run(
+                "sbatch", "--parsable", "--export=ALL", f"--comment={comment}", stdin=script, env=secret_env
+            )
         finally:
             os.umask(previous)
         return out.strip().split(";")[0]

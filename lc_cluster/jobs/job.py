@@ -11,6 +11,7 @@ from typing import Any
 from lc_cluster import __version__
 from lc_cluster.cluster import ClusterFile, load_cluster
 from lc_cluster.deployment import Asked, Deployment, deploy, resolve
+from lc_cluster.engines.base import API_KEY_CONFIG
 from lc_cluster.errors import LcError
 from lc_cluster.jobs.node_tools import Phase
 from lc_cluster.planning import Plan
@@ -18,6 +19,7 @@ from lc_cluster.rendering import render
 
 _TOOLS = Path(__file__).with_name("node_tools.py")
 _JOB_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+_JOB_DIR = "${LC_JOB_DIR}"
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,8 @@ def build_job(deployment: Deployment, cluster: ClusterFile) -> Job:
         ready_url=_ready_url(plan),
         ready_timeout_s=plan.ready_timeout_s,
         http_port=plan.http_port,
+        api_key=plan.api_key,
+        api_key_file=any(API_KEY_CONFIG in c.argv for c in deployment.commands),
         **_runtime(cluster, plan.engine, sorted(envs[0])),
     )
     return Job(deployment=deployment, cluster=cluster, name=name, node_env=envs, script=script)
@@ -127,12 +131,14 @@ def _runtime(cluster: ClusterFile, engine: str, env_keys: list[str]) -> dict[str
         "srun_extra": [],
         "cleanup": ["true"],
     }
+    # Containers see the job's own folder at the same path: engines read files the job writes there (api-key.yaml).
+    mounts = [*runtime.mounts, f"{_JOB_DIR}:{_JOB_DIR}"]
     if runtime.kind == "apptainer":
-        binds = [a for m in runtime.mounts for a in ("--bind", m)]
+        binds = [a for m in mounts for a in ("--bind", m)]
         parts["prefix"] = ["apptainer", "exec", "--nv", *binds, runtime.image]
     elif runtime.kind == "docker":
         name = "lc-${SLURM_JOB_ID}-${NODE_INDEX}"
-        volumes = [a for m in runtime.mounts for a in ("-v", m)]
+        volumes = [a for m in mounts for a in ("-v", m)]
         passed = [a for k in [*env_keys, "LC_CLUSTER_JOB"] for a in ("-e", k)]
         # Host network and IPC (NCCL needs a large /dev/shm), RDMA needs unlimited locked memory.
         parts["prefix"] = [
@@ -142,8 +148,5 @@ def _runtime(cluster: ClusterFile, engine: str, env_keys: list[str]) -> dict[str
         # Killing the docker client does not stop its container.
         parts["cleanup"] = ["docker", "rm", "-f", name]
     elif runtime.kind == "pyxis":
-        extra = [f"--container-image={runtime.image}"]
-        if runtime.mounts:
-            extra.append("--container-mounts=" + ",".join(runtime.mounts))
-        parts["srun_extra"] = extra
+        parts["srun_extra"] = [f"--container-image={runtime.image}", "--container-mounts=" + ",".join(mounts)]
     return parts

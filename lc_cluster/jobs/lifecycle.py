@@ -43,9 +43,13 @@ def submit(job: Job, backend: SlurmBackend) -> JobRecord:
     )
     pending = save(record)
     try:
-        record.job_id = backend.submit(job.script, record.comment)
+        # The key reaches the job only through sbatch's environment (Slurm keeps it with the job, private to its
+        # owner): never argv, the script or the job's files.
+        secret_env = {"LC_API_KEY": record.make_api_key()} if plan.api_key else {}
+        record.job_id = backend.submit(job.script, record.comment, secret_env)
     except BaseException:
         pending.unlink(missing_ok=True)
+        record.key_path.unlink(missing_ok=True)
         raise
     save(record)
     pending.unlink(missing_ok=True)

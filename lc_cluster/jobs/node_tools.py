@@ -5,6 +5,7 @@ Standard library only: it runs with whatever python3 the node has, before any en
   record PATH INDEX NODE_IP N ENV... ARGV...   write the node's exact command as JSON
   mark PATH PHASE [KEY=VALUE ...]  atomically rewrite the job's state file (PHASE: one of Phase)
   wait-ready URL DEADLINE_S PID    poll URL until 200 (0), PID gone (1) or deadline (2)
+  redact PATH                      copy stdin to PATH with the job's API key replaced by ${LC_API_KEY}
 """
 
 from __future__ import annotations
@@ -109,7 +110,34 @@ def write_json(path: str, value: object) -> None:
         os.close(folder)
 
 
+_KEY_NAME = "LC_API_KEY"
+_KEY_SHOWN = "${LC_API_KEY}"
+
+
+def hide_key(text: str) -> str:
+    key = os.environ.get(_KEY_NAME)
+    return text.replace(key, _KEY_SHOWN) if key else text
+
+
+def redact(path: str) -> None:
+    """Copy stdin to PATH as it comes, the API key hidden even where a read splits it."""
+    key = os.environ.get(_KEY_NAME, "").encode()
+    keep = max(len(key) - 1, 0)
+    pending = b""
+    with open(path, "ab", buffering=0) as out:
+        while chunk := os.read(0, 65536):
+            pending += chunk
+            if key:
+                pending = pending.replace(key, _KEY_SHOWN.encode())
+            # Hold back what could be the start of a key split over two reads.
+            cut = max(len(pending) - keep, 0)
+            out.write(pending[:cut])
+            pending = pending[cut:]
+        out.write(pending)
+
+
 def record(path: str, index: str, ip: str, count: str, *rest: str) -> None:
+    rest = tuple(hide_key(item) for item in rest)
     env = dict(item.split("=", 1) for item in rest[: int(count)])
     write_json(
         path,
@@ -155,6 +183,8 @@ def main(argv: list[str]) -> int:
         mark(*args)
     elif command == "wait-ready":
         return wait_ready(*args)
+    elif command == "redact":
+        redact(*args)
     else:
         raise SystemExit(f"lc-cluster node tools: unknown command {command!r}")
     return 0

@@ -7,7 +7,9 @@ anything runs, and a job whose record was never completed is still found through
 from __future__ import annotations
 
 import json
+import os
 import re
+import secrets
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -65,6 +67,30 @@ class JobRecord:
         if match is None or int(match.group(2)) != self.http_port:
             raise LcError(f"job {self.job_id}'s state file names {value!r}, not the planned port {self.http_port}")
         return value
+
+    @property
+    def key_path(self) -> Path:
+        return _dir() / f"{self.token}.key"
+
+    def api_key(self) -> str | None:
+        """The key the job's server requires, or None for a job served without one."""
+        try:
+            return self.key_path.read_text().strip() or None
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise LcError(f"cannot read the job's API key {self.key_path}: {exc.strerror}") from None
+
+    def make_api_key(self) -> str:
+        """A new random key, written 0600 beside the record before the job exists."""
+        key = "lck-" + secrets.token_urlsafe(32)
+        try:
+            fd = os.open(self.key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(key + "\n")
+        except OSError as exc:
+            raise LcError(f"cannot write the API key {self.key_path}: {exc.strerror}; nothing was submitted") from None
+        return key
 
     def phase(self) -> Phase:
         try:

@@ -33,6 +33,8 @@ class Plan:
     http_port: int
     ready_timeout_s: int
     ready_path: str
+    api_key: bool
+    """The server requires an API key, which the job generates and `ask` sends."""
 
     @property
     def model(self) -> ModelSpec:
@@ -133,7 +135,20 @@ def _plan(request: PlanRequest, rules: EngineRules) -> Plan:
         or model.ready_timeout_s
         or int(_READY_BASE_S + _READY_PER_GB_S * model.size_gb),
         ready_path=rules.ready_path,
+        api_key=_api_key(request, rules, version),
     )
+
+
+def _api_key(request: PlanRequest, rules: EngineRules, version: str) -> bool:
+    """On by default wherever the release can take a key privately; asked for where it cannot, refused."""
+    possible = Version(version) >= Version(rules.api_key_since)
+    if request.api_key and not possible:
+        raise PlanRefused(
+            "api-key",
+            f"{rules.name} {version} takes an API key only on its command line, which every user of the node can "
+            f"read: use --engine-version {rules.api_key_since} or newer, or --no-api-key",
+        )
+    return possible if request.api_key is None else request.api_key
 
 
 def _expert_parallel(ov: Overrides, recipe: EngineRecipe, model: ModelSpec, layout: Layout, rules: EngineRules) -> int:

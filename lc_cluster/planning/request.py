@@ -59,3 +59,5 @@ class PlanRequest:
     """The user's extra engine arguments, added literally on every node; they may not touch planned flags."""
     ready_timeout_s: int | None = None
     """Start-up deadline; None sizes it for the model. The engine's own deadline and the poller's are this one."""
+    api_key: bool | None = None
+    """Require an API key: True, False, or None for wherever the engine release can take one outside its argv."""

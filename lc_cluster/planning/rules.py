@@ -28,6 +28,8 @@ class EngineRules(Protocol):
     memory_utilization: float
     """Share of a GPU's memory the engine takes by default (vLLM's gpu_memory_utilization, SGLang's mem_fraction)."""
     ready_path: str
+    api_key_since: str
+    """The first release that takes an API key outside its argv (which every user of a node can read)."""
 
     def recipe(self, model: ModelSpec) -> EngineRecipe | None: ...
 

@@ -1,11 +1,15 @@
 """A package mirror for hosts that cannot reach the internet, as `lc-cluster mirror build` writes it.
 
+    OUT/repo.asc  the mirror's own public key, which signs every apt repository below
     OUT/debian/   flat apt repository: the distribution's packages the roles install, with all they need
-    OUT/nvidia/   NVIDIA's packages in two flat apt repositories laid out as NVIDIA's (cuda/, container/), signed
-                  by the mirror's own key (nvidia/repo.asc): the roles add them exactly as they add NVIDIA's
+    OUT/nvidia/   NVIDIA's packages in two flat apt repositories laid out as NVIDIA's (cuda/, container/): the roles
+                  add them exactly as they add NVIDIA's (nvidia/repo.asc is the same key)
     OUT/wheels/   Python wheels, for pip's --find-links
 
-Served over HTTP from one directory, it is what the roles' *_repo_url and base_package_mirror point at."""
+Served over HTTP from one directory, it is what the roles' *_repo_url and base_package_mirror point at. The hosts
+trust the key given in the inventory (base_package_mirror_key, *_repo_key_url), not one fetched from the mirror.
+Each part is built beside the old one and swapped in whole: a rebuild keeps no stale package, a failed one leaves
+the previous mirror as it was."""
 
 from __future__ import annotations
 
@@ -24,6 +28,8 @@ from lc_cluster.errors import LcError
 from lc_cluster.host import run
 
 _CHROOT_CACHE = "var/cache/lc-mirror"
+# Changes when the mirror's layout does (2: debian/ signed, repo.asc at the top), so cached mirrors are rebuilt.
+_LAYOUT = "layout 2"
 SIGNER = "lc-cluster mirror <mirror@lc-cluster.invalid>"
 # Packages NVIDIA publishes beside its container toolkit (pyxis and enroot have no repository of their own).
 CONTAINER_PACKAGES = ("nvidia-container", "libnvidia-container", "enroot", "nvslurm-plugin-pyxis")
@@ -60,31 +66,53 @@ def build(spec: MirrorSpec, signing_home: Path, progress: Callable[[str], None])
     """Every part of the mirror; returns how many files each holds."""
     from lc_cluster.provision import standins
 
-    counts = {"debian": build_distro(spec.root, spec.packages, spec.out / "debian")}
-    progress(f"debian: {counts['debian']} packages")
+    key = _ensure_signing_key(signing_home)
+    spec.out.mkdir(parents=True, exist_ok=True)
+    (spec.out / "repo.asc").write_text(key)
+    distro = spec.out / "debian"
+    counts = {"debian": _replace(distro, lambda d: build_distro(spec.root, spec.packages, d, signing_home))}
+    progress(f"debian: {counts['debian']} packages, signed (key: repo.asc)")
     if spec.vendor_debs or spec.standins:
         with tempfile.TemporaryDirectory(prefix="lc-standins-") as work:
             vendor = spec.vendor_debs + (standins.build(Path(work)) if spec.standins else [])
-            counts["nvidia"] = build_vendor(vendor, spec.out / "nvidia", signing_home)
-        progress(f"nvidia: {counts['nvidia']} packages in cuda/ and container/, signed (key: nvidia/repo.asc)")
+            counts["nvidia"] = _replace(spec.out / "nvidia", lambda d: build_vendor(vendor, d, signing_home))
+        progress(f"nvidia: {counts['nvidia']} packages in cuda/ and container/, signed (key: repo.asc)")
     if spec.wheels:
-        counts["wheels"] = download_wheels(spec.wheels, spec.out / "wheels")
+        counts["wheels"] = _replace(spec.out / "wheels", lambda d: download_wheels(spec.wheels, d))
         progress(f"wheels: {counts['wheels']} files")
     return counts
+
+
+def _replace(part: Path, make: Callable[[Path], int]) -> int:
+    """Build PART in a staging folder beside it, then swap it in: nothing of an earlier build stays."""
+    staging, old = part.with_name(f".{part.name}.new"), part.with_name(f".{part.name}.old")
+    for leftover in (staging, old):
+        shutil.rmtree(leftover, ignore_errors=True)
+    staging.mkdir()
+    try:
+        count = make(staging)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if part.exists():
+        part.rename(old)
+    staging.rename(part)
+    shutil.rmtree(old, ignore_errors=True)
+    return count
 
 
 def fingerprint(spec: MirrorSpec) -> str:
     """Changes whenever the mirror would hold something else: packages, stand-in versions, wheels."""
     from lc_cluster.provision import standins
 
-    parts = [*spec.packages, *map(str, spec.vendor_debs), *spec.wheels]
+    parts = [_LAYOUT, *spec.packages, *map(str, spec.vendor_debs), *spec.wheels]
     if spec.standins:
         parts += [f"{p.name}={p.version}" for p in standins.packages()]
         parts += [f.read_text() for f in sorted(standins.FILES.iterdir())]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
-def build_distro(root: Path, packages: list[str], out: Path) -> int:
+def build_distro(root: Path, packages: list[str], out: Path, signing_home: Path) -> int:
     """Download packages, with every dependency that the system tree at root lacks, into out; index them.
     The tree is one like the hosts run (same release), so the closure is exactly what the hosts will ask for."""
     cache = root / _CHROOT_CACHE
@@ -99,25 +127,23 @@ def build_distro(root: Path, packages: list[str], out: Path) -> int:
     for deb in cache.glob("*.deb"):
         shutil.move(deb, out / deb.name)
     shutil.rmtree(cache, ignore_errors=True)
-    return index(out)
+    count = index(out)
+    _sign(out, signing_home)
+    return count
 
 
 def build_vendor(debs: list[Path], out: Path, signing_home: Path) -> int:
     """NVIDIA's two repositories (cuda/: driver and fabric manager; container/: toolkit, enroot, pyxis), each signed,
     with the public key beside them as repo.asc. Two, as NVIDIA has: one URL with two signers confuses apt."""
-    _ensure_signing_key(signing_home)
-    gpg = ["gpg", "--homedir", str(signing_home), "--batch", "--yes"]
     for repo in ("cuda", "container"):
         directory = out / repo
         directory.mkdir(parents=True, exist_ok=True)
         for deb in debs:
-            if vendor_repo(deb.name) == repo and deb.parent.resolve() != directory.resolve():
+            if vendor_repo(deb.name) == repo:
                 shutil.copy2(deb, directory / deb.name)
         index(directory)
-        _write_release(directory)
-        run(*gpg, "--clearsign", "-o", str(directory / "InRelease"), str(directory / "Release"))
-        run(*gpg, "--armor", "--detach-sign", "-o", str(directory / "Release.gpg"), str(directory / "Release"))
-    (out / "repo.asc").write_text(run(*gpg, "--armor", "--export", SIGNER))
+        _sign(directory, signing_home)
+    (out / "repo.asc").write_text(_ensure_signing_key(signing_home))
     return len(list(out.glob("*/*.deb")))
 
 
@@ -149,9 +175,20 @@ def _write_release(out: Path) -> None:
     (out / "Release").write_text("\n".join(lines) + "\n")
 
 
-def _ensure_signing_key(home: Path) -> None:
-    """The mirror's key is made once and kept, so hosts that trust it keep trusting rebuilt mirrors."""
+def _sign(out: Path, signing_home: Path) -> None:
+    """Release with the index's checksums, signed inline (InRelease) and detached (Release.gpg), as apt expects."""
+    _ensure_signing_key(signing_home)
+    _write_release(out)
+    gpg = ["gpg", "--homedir", str(signing_home), "--batch", "--yes", "--local-user", SIGNER]
+    run(*gpg, "--clearsign", "-o", str(out / "InRelease"), str(out / "Release"))
+    run(*gpg, "--armor", "--detach-sign", "-o", str(out / "Release.gpg"), str(out / "Release"))
+
+
+def _ensure_signing_key(home: Path) -> str:
+    """The mirror's key is made once and kept, so hosts that trust it keep trusting rebuilt mirrors. Returns the
+    public key, armored."""
     home.mkdir(mode=0o700, parents=True, exist_ok=True)
     gpg = ["gpg", "--homedir", str(home), "--batch"]
     if SIGNER.split("<")[1].rstrip(">") not in run(*gpg, "--list-secret-keys", check=False):
         run(*gpg, "--passphrase", "", "--quick-gen-key", SIGNER, "ed25519", "sign", "never")
+    return run(*gpg, "--armor", "--export", SIGNER)

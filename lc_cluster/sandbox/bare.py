@@ -121,8 +121,10 @@ def wait_ssh(topo: Topology, count: int, key: Path, timeout_s: float = 90) -> No
         raise LcError(f"sandbox hosts {', '.join(sorted(pending))} did not answer on ssh within {timeout_s:.0f} s")
 
 
-def write_inventory(topo: Topology, path: Path, count: int, key: Path) -> None:
+def write_inventory(topo: Topology, path: Path, count: int, key: Path, mirror: Path) -> None:
     mirror_url = f"http://{topo.controller().ip}:{MIRROR_PORT}"
+    # The key that signs the mirror, from the copy this machine built, not from the mirror's server.
+    mirror_key = (mirror / "repo.asc").read_text()
     controller = topo.bare_controller()
     inventory = {
         "all": {
@@ -133,14 +135,15 @@ def write_inventory(topo: Topology, path: Path, count: int, key: Path) -> None:
                 # The hosts' addresses exist only inside the sandbox: ssh reaches them through the hub namespace.
                 "ansible_ssh_common_args": " ".join(f"'{o}'" if " " in o else o for o in ssh_options(topo, key)[2:]),
                 "base_package_mirror": f"{mirror_url}/debian",
+                "base_package_mirror_key": mirror_key,
                 "base_mirror_only": True,
                 # Containers run the machine's kernel, for which Debian ships no headers, and take its clock.
                 "base_kernel_headers": False,
                 # NVIDIA's repositories, as the mirror serves them (stand-in packages, signed by the mirror's key).
                 "nvidia_driver_repo_url": f"{mirror_url}/nvidia/cuda/",
-                "nvidia_driver_repo_key_url": f"{mirror_url}/nvidia/repo.asc",
+                "nvidia_driver_repo_key_url": mirror_key,
                 "container_runtime_repo_url": f"{mirror_url}/nvidia/container/",
-                "container_runtime_repo_key_url": f"{mirror_url}/nvidia/repo.asc",
+                "container_runtime_repo_key_url": mirror_key,
                 # No module can be built or loaded in a container; the stand-in fabric manager plays an HGX board's.
                 "nvidia_driver_check_dkms": False,
                 "nvidia_driver_fabric_manager": True,

@@ -148,7 +148,8 @@ def _up_bare(topo: Topology, nodes: int, progress: Progress) -> dict[str, Any]:
             bare.wait_ssh(topo, nodes, key)
 
         _timed(progress, f"hosts: controller and {nodes} nodes (systemd, sshd)", boot)
-    bare.write_inventory(topo, inventory_file(topo), nodes, key)
+    assert isinstance(mirror, Path)
+    bare.write_inventory(topo, inventory_file(topo), nodes, key, mirror)
     return status(topo.name)
 
 

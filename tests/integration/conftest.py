@@ -19,7 +19,8 @@ from tests.conftest import cli
 
 RECORDER = Path(__file__).parent / "recorder"
 # The tests' own sandbox, beside any the user has up (the demo's, named 'sandbox').
-SANDBOX = "lctest"
+# LC_TEST_SANDBOX lets a developer run these beside another checkout's tests (each sandbox name is its own namespaces).
+SANDBOX = os.environ.get("LC_TEST_SANDBOX", "lctest")
 HUB = Topology.named(SANDBOX).hub
 
 

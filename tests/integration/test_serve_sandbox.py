@@ -36,6 +36,37 @@ def _cmd(job: dict[str, Any], node: int) -> dict[str, Any]:
     return doc
 
 
+def _api_key(job_id: str) -> str:
+    """The key `serve` made for the job, from the record in the state directory."""
+    jobs = Path(os.environ["LC_CLUSTER_STATE"]) / "jobs"
+    for path in jobs.glob("*.json"):
+        record = json.loads(path.read_text())
+        if record["job_id"] == job_id:
+            key_file = jobs / f"{record['token']}.key"
+            assert key_file.stat().st_mode & 0o777 == 0o600
+            return key_file.read_text().strip()
+    raise AssertionError(f"no record of job {job_id}")
+
+
+def _assert_secret_nowhere(job: dict[str, Any], secret: str) -> None:
+    """Not in the job's files, the state directory's records, the batch script, Slurm's output file, or any
+    process's command line on this machine. Two files exist to hold it: api-key.yaml, and the recorder's dump of
+    its whole environment (a stand-in's, no engine's)."""
+    job_dir = Path(job["log_dir"])
+    state = Path(os.environ["LC_CLUSTER_STATE"]) / "jobs"
+    files = [p for p in job_dir.iterdir() if p.name != "api-key.yaml" and not p.name.startswith("recorded-")]
+    files += [p for p in state.glob("*") if p.suffix != ".key"]
+    files += list(job_dir.parent.glob(f"*{job['job_id']}*"))
+    for path in files:
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), f"the API key is in {path}"
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            assert secret.encode() not in cmdline.read_bytes(), f"the API key is in the argv of {cmdline.parent}"
+        except OSError:
+            continue
+
+
 def _stop(job_id: str) -> None:
     result = cli("stop", job_id, "--json", timeout=120)
     assert result.returncode == 0, result.stderr
@@ -62,6 +93,13 @@ def test_vllm_dp2_answers_through_the_head_and_both_ranks_serve(sandbox: dict[st
         asked = cli("ask", job["job_id"], f"question {i}", "--json", timeout=120)
         assert asked.returncode == 0, asked.stderr
         assert json.loads(asked.stdout)["usage"]["completion_tokens"] > 0
+    # The server wants the job's key, which `ask` sent and which no file, log or command line shows.
+    key = _api_key(job["job_id"])
+    models = f"{job['endpoint']}/v1/models"
+    assert in_hub("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "10", models) == "401"
+    assert "tiny" in in_hub("curl", "-s", "-m", "10", "-H", f"Authorization: Bearer {key}", models)
+    assert _cmd(job, 0)["env"]["VLLM_API_KEY"] == "${LC_API_KEY}"
+    _assert_secret_nowhere(job, key)
     # Each DP rank counts what it finished; the head's API server spreads requests over both.
     metrics = in_hub("curl", "-s", "-m", "10", f"{job['endpoint']}/metrics")
     served: dict[str, float] = {}
@@ -155,6 +193,14 @@ def test_hostile_engine_arguments_arrive_literally(sandbox: dict[str, Any], reco
     for node in sandbox["nodes"]:
         assert _recorded(job, node["name"])["argv"][-len(HOSTILE) :] == HOSTILE
     assert not Path("/tmp/lc-pwned").exists()
+    # SGLang reads the key from the job's private config file, named in its argv; the key itself is nowhere else.
+    config = Path(job["log_dir"]) / "api-key.yaml"
+    argv = _recorded(job, sandbox["nodes"][0]["name"])["argv"]
+    assert argv[argv.index("--config") + 1] == str(config)
+    assert config.stat().st_mode & 0o777 == 0o600
+    key = _api_key(job["job_id"])
+    assert yaml.safe_load(config.read_text()) == {"api-key": key}
+    _assert_secret_nowhere(job, key)
     _stop(job["job_id"])
 
 

@@ -46,9 +46,10 @@ def test_host_runtime_puts_the_engine_venv_first_and_reads_ranks_per_task() -> N
 
 def test_docker_runtime_uses_host_network_ipc_and_unlimited_memlock() -> None:
     script = render(cluster(runtime={"kind": "docker", "image": "vllm/vllm-openai:v0.11.0", "mounts": ["/m:/m"]}))
-    line = next(ln for ln in script.splitlines() if ln.strip().startswith("setsid env"))
+    line = next(ln for ln in script.splitlines() if ln.strip().startswith("exec setsid"))
     for part in ("docker run --rm", "--network host", "--ipc host", "--ulimit memlock=-1:-1", "--gpus all",
-                 "-v /m:/m", "-e VLLM_HOST_IP", "vllm/vllm-openai:v0.11.0"):  # fmt: skip
+                 "-v /m:/m", '-v "${LC_JOB_DIR}":"${LC_JOB_DIR}"', "-e VLLM_HOST_IP", "-e VLLM_API_KEY",
+                 "vllm/vllm-openai:v0.11.0"):  # fmt: skip
         assert part in line
     assert "docker rm -f" in script
 
@@ -56,12 +57,13 @@ def test_docker_runtime_uses_host_network_ipc_and_unlimited_memlock() -> None:
 def test_pyxis_runtime_gives_srun_the_image_and_mounts() -> None:
     script = render(cluster(runtime={"kind": "pyxis", "image": "nvcr.io#vllm:1", "mounts": ["/a:/a", "/b:/b"]}))
     step = next(ln for ln in script.splitlines() if "--kill-on-bad-exit=1" in ln)
-    assert "--container-image=nvcr.io#vllm:1" in step and "--container-mounts=/a:/a,/b:/b" in step
+    assert "--container-image=nvcr.io#vllm:1" in step
+    assert '--container-mounts=/a:/a,/b:/b,"${LC_JOB_DIR}":"${LC_JOB_DIR}"' in step
 
 
 def test_apptainer_runtime_runs_the_engine_with_gpus() -> None:
     script = render(cluster(runtime={"kind": "apptainer", "image": "/images/vllm.sif", "mounts": ["/m:/m"]}))
-    assert "apptainer exec --nv --bind /m:/m /images/vllm.sif" in script
+    assert 'apptainer exec --nv --bind /m:/m --bind "${LC_JOB_DIR}":"${LC_JOB_DIR}" /images/vllm.sif' in script
 
 
 def test_containers_need_an_image() -> None:
