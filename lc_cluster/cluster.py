@@ -92,6 +92,9 @@ class Runtime(_Strict):
     engine_venvs: dict[EngineName, str] = Field(
         default_factory=dict, description="host: the venv each engine is installed in (its bin/ goes first on PATH)"
     )
+    router_venv: str | None = Field(
+        default=None, description="the venv with vllm-router/sglang-router, on the head node (default: PATH)"
+    )
     image: str | None = Field(default=None, description="pyxis/apptainer/docker: the engine image")
     mounts: tuple[str, ...] = Field(default=(), description="SRC:DST bind mounts into the container")
     env: dict[str, str] = Field(default_factory=dict, description="extra engine environment; may use ${NODE_INDEX}")
@@ -102,6 +105,11 @@ class Runtime(_Strict):
         for path in v.values():
             _check(validate.PATH, "absolute path", path)
         return v
+
+    @field_validator("router_venv")
+    @classmethod
+    def _router_venv(cls, v: str | None) -> str | None:
+        return _check(validate.PATH, "absolute path", v)
 
     @field_validator("image")
     @classmethod

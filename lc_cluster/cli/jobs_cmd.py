@@ -29,7 +29,10 @@ def status(
             emit_json(info)
         else:
             for key, value in info.items():
-                typer.echo(f"{key:9} {value if value is not None else '-'}")
+                if key != "processes":
+                    typer.echo(f"{key:9} {value if value is not None else '-'}")
+            for p in info["processes"]:
+                typer.echo(f"  {p['name']:18} {p['role']:7} node {p['node']} ({p['hostname']}, {p['ip']}) {p['state']}")
         return
     found, problems = records.scan()
     mine = [r for r in found if name in (None, r.cluster)]
@@ -55,27 +58,33 @@ def status(
 def logs(
     job: JobArg,
     node: Annotated[int, typer.Option("--node", "-n", min=0, help="Node index.")] = 0,
+    role: Annotated[
+        str | None, typer.Option("--role", help="serve or router, where the job runs several instances.")
+    ] = None,
+    instance: Annotated[int, typer.Option("--instance", min=0, help="Which instance of the role.")] = 0,
     lines: Annotated[int, typer.Option("--lines", min=1, help="How many last lines.")] = 100,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing until the job ends.")] = False,
     cluster: o.ClusterOpt = None,
 ) -> None:
-    """Print a node's engine log (node 0 is the head)."""
+    """Print a process's log: a node's engine (node 0 is the head), an instance's, or the router's."""
     from lc_cluster.cluster import cluster_name
     from lc_cluster.errors import LcError
     from lc_cluster.jobs import records
-    from lc_cluster.jobs.lifecycle import backend_for, follow_log
+    from lc_cluster.jobs.lifecycle import backend_for, follow_log, log_path
     from lc_cluster.jobs.watch import tail
 
     record = records.find(job, cluster_name(cluster))
     if not 0 <= node < record.nodes:
         raise LcError(f"job {job} has nodes 0 to {record.nodes - 1}")
-    path = record.job_dir / f"node-{node}.log"
+    if role not in (None, "serve", "router"):
+        raise LcError(f"--role takes serve or router, not {role!r}")
+    path = log_path(record, node, role, instance)
     if not path.exists() and not follow:
-        raise LcError(f"no log yet at {path}: the node has not started its engine")
+        raise LcError(f"no log yet at {path}: that process has not started")
     for line in tail(path, lines):
         typer.echo(line)
     if follow:
-        follow_log(record, node, lambda text: typer.echo(text, nl=False), backend_for(record))
+        follow_log(path, record, lambda text: typer.echo(text, nl=False), backend_for(record))
 
 
 def stop(job: JobArg, cluster: o.ClusterOpt = None, as_json: o.JsonFlag = False) -> None:

@@ -104,6 +104,22 @@ _PLAN_OPTIONS: list[tuple[str, Any, Any]] = [
         ],
         None,
     ),
+    (
+        "replicas",
+        Annotated[
+            int,
+            typer.Option("--replicas", min=1, max=1024, help="Identical engine instances behind a router."),
+        ],
+        1,
+    ),
+    (
+        "router",
+        Annotated[
+            str | None,
+            typer.Option("--router", help="Router in front of the instances: vllm-router or sglang-router."),
+        ],
+        None,
+    ),
     ("model_file", ModelFiles, None),
 ]
 
@@ -127,6 +143,8 @@ def _asked(values: dict[str, Any]) -> Asked:
         engine_args=tuple(values["engine_arg"] or ()),
         ready_timeout_s=values["ready_timeout"],
         api_key=values["api_key"],
+        replicas=values["replicas"],
+        router=values["router"],
         model_files=tuple(values["model_file"] or ()),
     )
 

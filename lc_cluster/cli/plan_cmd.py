@@ -24,10 +24,10 @@ def plan(asked: Asked, cluster: str | None, as_json: o.JsonFlag = False) -> None
         from lc_cluster.jobs.job import prepare
 
         job = prepare(asked, cluster)
-        deployment, doc, envs = job.deployment, job.as_dict(), list(job.node_env)
+        deployment, doc, envs = job.deployment, job.as_dict(), list(job.process_env)
     else:
         deployment = deploy(resolve(asked, None))
-        doc, envs = deployment.as_dict(), [c.env for c in deployment.commands]
+        doc, envs = deployment.as_dict(), [p.env for p in deployment.processes]
     if as_json:
         emit_json(doc)
         return
@@ -35,9 +35,12 @@ def plan(asked: Asked, cluster: str | None, as_json: o.JsonFlag = False) -> None
     p = deployment.plan
     out = console()
     out.print(
-        f"[bold]{p.model.name}[/] ({p.model.source}) on {p.layout.nodes} x {p.layout.gpus_per_node} x {p.gpu.name} "
+        f"[bold]{p.model.name}[/] ({p.model.source}) on {deployment.nodes} x {deployment.gpus_per_node} x {p.gpu.name} "
         f"with {p.engine} {p.engine_version}"
     )
+    if deployment.router is not None:
+        out.print(f"{len(deployment.instances)} instances of {p.layout.nodes} x {p.layout.gpus_per_node} GPUs behind "
+                  f"{deployment.router_kind} on node 0, port {deployment.entry_port}")  # fmt: skip
     out.print(f"Layout: {p.layout.describe()}; DP ranks per node: {p.layout.dp_local or 'replica spans nodes'}")
     m = p.memory
     table(
@@ -54,14 +57,18 @@ def plan(asked: Asked, cluster: str | None, as_json: o.JsonFlag = False) -> None
             ]
         ],
     )
-    out.print(f"Ready when GET {p.ready_path} on the head answers 200, within {p.ready_timeout_s} s.")
+    what = "every instance's head" if deployment.router else "the head"
+    out.print(f"Ready when GET {p.ready_path} on {what} answers 200, within {p.ready_timeout_s} s.")
     if p.api_key:
         out.print("API key: required; serve makes one per job, 0600 in the state directory, and ask sends it.")
     else:
         out.print("API key: none; anyone who reaches the port can use the server.")
-    for command, env in zip(deployment.commands, envs, strict=True):
-        role = "head" if command.index == 0 else "worker"
-        out.print(f"\n[bold]# node {command.index} ({role})[/]")
+    for process, env in zip(deployment.processes, envs, strict=True):
+        head = "head" if process.port is not None else "worker"
+        what = f"node {process.node}" if deployment.router is None else f"{process.name} ({process.role}, {head})"
+        gpus = f", GPUs {','.join(map(str, process.gpus))}" if process.gpus else ""
+        out.print(f"\n[bold]# {what if deployment.router else what + f' ({head})'}{gpus}[/]")
+        command = process.command
         out.print(shell_line(env, command.argv, command.literal_args), markup=False, soft_wrap=True)
 
 

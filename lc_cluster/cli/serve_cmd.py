@@ -34,7 +34,7 @@ def serve(
 
     from lc_cluster.jobs.backend import SlurmCli
     from lc_cluster.jobs.lifecycle import submit
-    from lc_cluster.jobs.watch import follow
+    from lc_cluster.jobs.watch import describe_process, follow
 
     backend = SlurmCli(job.cluster)
     record = submit(job, backend)
@@ -55,6 +55,7 @@ def serve(
         "log_dir": str(record.job_dir),
         "message": outcome.message,
         "failed_node": outcome.failed_node,
+        "failed_process": outcome.failed_process,
         "log_tail": outcome.log_tail,
     }
     if as_json:
@@ -62,7 +63,7 @@ def serve(
     elif not outcome.ready:
         err.print(f"[red]job {record.job_id} failed[/]: {outcome.message}")
         if outcome.log_tail:
-            where = f"node {outcome.failed_node}" if outcome.failed_node is not None else "the job"
+            where = describe_process(outcome.failed_process) if outcome.failed_process else "the job"
             err.print(f"last lines of {where}'s log:", markup=False)
             err.print("\n".join("  " + line for line in outcome.log_tail), markup=False)
     else:

@@ -15,6 +15,13 @@ from lc_cluster.planning import EngineRules, Plan
 # Values known only inside the allocation, on each node, at run time. The batch template replaces them.
 HEAD_IP = "${HEAD_IP}"
 NODE_IP = "${NODE_IP}"
+
+
+def ip_of_node(node: int) -> str:
+    """Node NODE's address, which the batch script reads on every node before it starts a job of several instances."""
+    return HEAD_IP if node == 0 else f"${{IP_OF_NODE_{node}}}"
+
+
 # The job's API key, which the batch script receives from `serve` in its environment (never in argv or a file the
 # job did not make), and the YAML file (`api-key: KEY`, mode 0600) it writes for engines that read a config file.
 API_KEY = "${LC_API_KEY}"

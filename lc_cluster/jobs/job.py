@@ -10,11 +10,10 @@ from typing import Any
 
 from lc_cluster import __version__
 from lc_cluster.cluster import ClusterFile, load_cluster
-from lc_cluster.deployment import Asked, Deployment, deploy, resolve
-from lc_cluster.engines.base import API_KEY_CONFIG
+from lc_cluster.deployment import Asked, Deployment, Process, deploy, resolve
+from lc_cluster.engines.base import API_KEY_CONFIG, NODE_IP, ip_of_node
 from lc_cluster.errors import LcError
 from lc_cluster.jobs.node_tools import Phase
-from lc_cluster.planning import Plan
 from lc_cluster.rendering import render
 
 _TOOLS = Path(__file__).with_name("node_tools.py")
@@ -28,14 +27,14 @@ class Job:
     cluster: ClusterFile
     name: str
     """Slurm's job name."""
-    node_env: tuple[dict[str, str], ...]
-    """Each node's whole engine environment: the plan's and the cluster file's."""
+    process_env: tuple[dict[str, str], ...]
+    """Each process's whole environment (the plan's and the cluster file's), in the deployment's process order."""
     script: str
 
     def as_dict(self, *, script: bool = False) -> dict[str, Any]:
         doc = self.deployment.as_dict()
-        for node, env in zip(doc["nodes"], self.node_env, strict=True):
-            node["env"] = dict(env)
+        for process, env in zip(doc["processes"], self.process_env, strict=True):
+            process["env"] = dict(env)
         doc["cluster"] = {"name": self.cluster.name, "file": str(self.cluster.source)}
         doc["job_name"] = self.name
         if script:
@@ -51,19 +50,39 @@ def prepare(asked: Asked, cluster_ref: str | None) -> Job:
 
 def build_job(deployment: Deployment, cluster: ClusterFile) -> Job:
     plan = deployment.plan
-    envs = tuple(_node_env(deployment, cluster))
+    processes = deployment.processes
+    envs = tuple(_process_env(p, cluster) for p in processes)
     name = "lc-" + _JOB_NAME.sub("-", plan.model.name)[:60]
+    instances = f"{len(deployment.instances)} x " if len(deployment.instances) > 1 else ""
     summary = (
-        f"{plan.model.name} on {plan.layout.nodes} x {plan.layout.gpus_per_node} x {plan.gpu.name} "
-        f"with {plan.engine} {plan.engine_version} ({plan.layout.describe()})"
+        f"{plan.model.name} on {deployment.nodes} x {deployment.gpus_per_node} x {plan.gpu.name} "
+        f"with {plan.engine} {plan.engine_version} ({instances}{plan.layout.describe()})"
     )
+    nodes: list[dict[str, Any]] = [{"index": i, "processes": []} for i in range(deployment.nodes)]
+    router = None
+    for process, env in zip(processes, envs, strict=True):
+        entry = {
+            "name": process.name,
+            "role": process.role,
+            "instance": process.instance,
+            "argv": process.command.argv,
+            "literal_args": process.command.literal_args,
+            "env": [f"{k}={v}" for k, v in env.items()],
+        }
+        if process.role == "router":
+            router = {**entry, "url": f"http://${{HEAD_IP}}:{process.port}{_ROUTER_READY}"}
+        else:
+            nodes[process.node]["processes"].append(entry)
+    router_venv = cluster.runtime.router_venv
+    # What a container must be given by name (docker -e NAME): every engine process's environment.
+    engine_env_names = sorted({k for p, e in zip(processes, envs, strict=True) if p.role != "router" for k in e})
     script = render(
         "serve.sbatch.j2",
         version=__version__,
         summary=summary,
         job_name=name,
         phase=Phase,
-        gpus_per_node=plan.layout.gpus_per_node,
+        gpus_per_node=deployment.gpus_per_node,
         time_limit=cluster.slurm.time_limit,
         log_dir=cluster.paths.log_dir,
         umask=f"{cluster.paths.umask:04o}",
@@ -73,51 +92,57 @@ def build_job(deployment: Deployment, cluster: ClusterFile) -> Job:
         extra_sbatch=cluster.slurm.extra_sbatch,
         tools=_TOOLS.read_text(),
         interface=cluster.network.service_interface or "",
-        nodes=[
-            {
-                "index": c.index,
-                "argv": c.argv,
-                "literal_args": c.literal_args,
-                "env": [f"{k}={v}" for k, v in e.items()],
-            }
-            for c, e in zip(deployment.commands, envs, strict=True)
-        ],
-        ready_url=_ready_url(plan),
+        nodes=nodes,
+        router=router,
+        router_bin=f"{router_venv}/bin" if router_venv else None,
+        # Another node's address is needed where an instance's head is not node 0, or a router names them all.
+        node_ips=router is not None,
+        ready_urls=_ready_urls(deployment),
         ready_timeout_s=plan.ready_timeout_s,
-        http_port=plan.http_port,
+        router_timeout_s=_ROUTER_TIMEOUT_S,
+        http_port=deployment.entry_port,
         api_key=plan.api_key,
-        api_key_file=any(API_KEY_CONFIG in c.argv for c in deployment.commands),
-        **_runtime(cluster, plan.engine, sorted(envs[0])),
+        api_key_file=any(API_KEY_CONFIG in p.command.argv for p in processes),
+        **_runtime(cluster, plan.engine, engine_env_names),
     )
-    return Job(deployment=deployment, cluster=cluster, name=name, node_env=envs, script=script)
+    return Job(deployment=deployment, cluster=cluster, name=name, process_env=envs, script=script)
 
 
-def _ready_url(plan: Plan) -> str:
-    """Polled on the head, from the batch shell: loopback works unless the server binds one address."""
-    bind = plan.request.bind
-    host = bind if bind not in (None, "0.0.0.0") else "127.0.0.1"
-    if host == "${NODE_IP}":
-        host = "${HEAD_IP}"
-    return f"http://{host}:{plan.http_port}{plan.ready_path}"
+# The router answers within seconds of starting, once it has checked its workers.
+_ROUTER_TIMEOUT_S = 120
+_ROUTER_READY = "/health"
 
 
-def _node_env(deployment: Deployment, cluster: ClusterFile) -> list[dict[str, str]]:
+def _ready_urls(deployment: Deployment) -> list[str]:
+    """Every instance head's health URL, polled from the batch shell on node 0: loopback for node 0's own instances
+    unless the server binds one address."""
+    urls = []
+    for inst in deployment.instances:
+        plan = inst.plan
+        bind = plan.request.bind
+        host = bind if bind not in (None, "0.0.0.0") else "127.0.0.1"
+        if host == NODE_IP or (inst.first_node > 0):
+            host = ip_of_node(inst.first_node)
+        urls.append(f"http://{host}:{plan.http_port}{plan.ready_path}")
+    return urls
+
+
+def _process_env(process: Process, cluster: ClusterFile) -> dict[str, str]:
+    if process.role == "router":
+        return dict(process.env)
     extra: dict[str, str] = {}
     if cluster.paths.model_cache:
         extra["HF_HOME"] = cluster.paths.model_cache
     if cluster.paths.offline:
         extra["HF_HUB_OFFLINE"] = "1"
     extra.update(cluster.runtime.env)
-    envs = []
-    for command in deployment.commands:
-        clash = sorted(set(extra) & set(command.env))
-        if clash:
-            raise LcError(
-                f"runtime.env sets {', '.join(clash)}, which lc-cluster sets per node from the plan: "
-                "remove it from the cluster file"
-            )
-        envs.append({**command.env, **extra})
-    return envs
+    clash = sorted(set(extra) & set(process.env))
+    if clash:
+        raise LcError(
+            f"runtime.env sets {', '.join(clash)}, which lc-cluster sets per node from the plan: "
+            "remove it from the cluster file"
+        )
+    return {**process.env, **extra}
 
 
 def _runtime(cluster: ClusterFile, engine: str, env_keys: list[str]) -> dict[str, Any]:
@@ -137,7 +162,7 @@ def _runtime(cluster: ClusterFile, engine: str, env_keys: list[str]) -> dict[str
         binds = [a for m in mounts for a in ("--bind", m)]
         parts["prefix"] = ["apptainer", "exec", "--nv", *binds, runtime.image]
     elif runtime.kind == "docker":
-        name = "lc-${SLURM_JOB_ID}-${NODE_INDEX}"
+        name = "lc-${SLURM_JOB_ID}-${LC_PROC}"
         volumes = [a for m in mounts for a in ("-v", m)]
         passed = [a for k in [*env_keys, "LC_CLUSTER_JOB"] for a in ("-e", k)]
         # Host network and IPC (NCCL needs a large /dev/shm), RDMA needs unlimited locked memory.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import time
@@ -36,8 +37,8 @@ def submit(job: Job, backend: SlurmBackend) -> JobRecord:
         cluster_file=str(job.cluster.source),
         model=plan.model.name,
         engine=plan.engine,
-        nodes=plan.layout.nodes,
-        http_port=plan.http_port,
+        nodes=job.deployment.nodes,
+        http_port=job.deployment.entry_port,
         log_dir=str(log_dir),
         submitted_at=time.time(),
     )
@@ -102,12 +103,42 @@ def describe(record: JobRecord) -> dict[str, Any]:
         "phase": record.phase().value,
         "endpoint": record.marker().get("endpoint"),
         "log_dir": str(record.job_dir),
+        "processes": processes(record),
     }
 
 
-def follow_log(record: JobRecord, node: int, write: Callable[[str], None], backend: SlurmBackend) -> None:
-    """Write what the node's log gains until the job ends (the last lines were printed before)."""
-    path = record.job_dir / f"node-{node}.log"
+def log_path(record: JobRecord, node: int, role: str | None, instance: int) -> Path:
+    """A process's log: node-N.log for a single engine's; ROLE[INSTANCE].node-N.log (router.node-0.log) where the job
+    runs several instances."""
+    if role == "router":
+        names = [f"router.node-{node}"]
+    elif role is None:
+        names = [f"node-{node}", f"serve{instance}.node-{node}"]
+    else:
+        names = [f"{role}{instance}.node-{node}", f"node-{node}"]
+    paths = [record.job_dir / f"{name}.log" for name in names]
+    return next((p for p in paths if p.exists()), paths[0])
+
+
+def processes(record: JobRecord) -> list[dict[str, Any]]:
+    """Every process the job started so far, from the records its nodes wrote: role, node, address, state."""
+    found = []
+    for path in sorted(record.job_dir.glob("*.cmd.json")) if record.job_id else []:
+        name = path.name.removesuffix(".cmd.json")
+        try:
+            doc = json.loads(path.read_text())
+            exit_file = record.job_dir / f"{name}.exit"
+            state = f"exited {exit_file.read_text().strip()}" if exit_file.exists() else "started"
+            found.append({"name": name, "role": str(doc["role"]), "instance": int(doc["instance"]),
+                          "node": int(doc["index"]), "hostname": str(doc["hostname"]), "ip": str(doc["node_ip"]),
+                          "state": state})  # fmt: skip
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return found
+
+
+def follow_log(path: Path, record: JobRecord, write: Callable[[str], None], backend: SlurmBackend) -> None:
+    """Write what the log at PATH gains until the job ends (the last lines were printed before)."""
     offset = path.stat().st_size if path.exists() else 0
     while True:
         if path.exists():

@@ -2,9 +2,9 @@
 
 Standard library only: it runs with whatever python3 the node has, before any engine venv. Commands:
   ip [IFNAME]                      this node's service IPv4 address
-  record PATH INDEX NODE_IP N ENV... ARGV...   write the node's exact command as JSON
+  record PATH INDEX NODE_IP ROLE INSTANCE N ENV... ARGV...   write one process's exact command as JSON
   mark PATH PHASE [KEY=VALUE ...]  atomically rewrite the job's state file (PHASE: one of Phase)
-  wait-ready URL DEADLINE_S PID    poll URL until 200 (0), PID gone (1) or deadline (2)
+  wait-ready DEADLINE_S PID URL... poll until every URL answers 200 (0), PID is gone (1) or the deadline (2)
   redact PATH                      copy stdin to PATH with the job's API key replaced by ${LC_API_KEY}
 """
 
@@ -136,13 +136,15 @@ def redact(path: str) -> None:
         out.write(pending)
 
 
-def record(path: str, index: str, ip: str, count: str, *rest: str) -> None:
+def record(path: str, index: str, ip: str, role: str, instance: str, count: str, *rest: str) -> None:
     rest = tuple(hide_key(item) for item in rest)
     env = dict(item.split("=", 1) for item in rest[: int(count)])
     write_json(
         path,
         {
             "index": int(index),
+            "role": role,
+            "instance": int(instance),
             "hostname": socket.gethostname(),
             "node_ip": ip,
             "env": env,
@@ -155,22 +157,30 @@ def mark(path: str, phase: str, *pairs: str) -> None:
     write_json(path, {"phase": Phase(phase).value, "time": time.time(), **dict(p.split("=", 1) for p in pairs)})
 
 
-def wait_ready(url: str, deadline_s: str, pid: str) -> int:
+def wait_ready(deadline_s: str, pid: str, *urls: str) -> int:
     end = time.monotonic() + float(deadline_s)
+    waiting = list(urls)
     while time.monotonic() < end:
         try:
             os.kill(int(pid), 0)
         except ProcessLookupError:
             return 1
-        try:
-            # Engines bind their port long before they serve, so every probe needs its own timeout.
-            with urllib.request.urlopen(url, timeout=5) as response:
-                if response.status == 200:
-                    return 0
-        except (urllib.error.URLError, OSError):
-            pass
+        waiting = [url for url in waiting if not _answers(url)]
+        if not waiting:
+            return 0
         time.sleep(1)
     return 2
+
+
+def _answers(url: str) -> bool:
+    try:
+        # Engines bind their port long before they serve, so every probe needs its own timeout. The addresses are
+        # the cluster's own: no proxy from the job's environment may carry them.
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with opener.open(url, timeout=5) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
 
 
 def main(argv: list[str]) -> int:

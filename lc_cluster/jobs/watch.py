@@ -23,6 +23,8 @@ class Outcome:
     message: str
     endpoint: str | None = None
     failed_node: int | None = None
+    failed_process: str | None = None
+    """Its files' name in the job folder: node-N for a single engine, else ROLE[INSTANCE].node-N (router.node-0)."""
     log_tail: list[str] = field(default_factory=list)
 
 
@@ -36,20 +38,35 @@ def tail(path: Path, lines: int = TAIL_LINES) -> list[str]:
         return []
 
 
-def failing_node(job_dir: Path) -> tuple[int, int] | None:
-    """(node, exit code) of the engine that exited first with an error; the others were stopped because of it."""
+def node_of(name: str) -> int:
+    """The node a process's files name: node-N or ROLE.node-N."""
+    return int(name.rsplit("node-", 1)[1])
+
+
+def describe_process(name: str) -> str:
+    """'node 1' for a single engine's process; 'serve instance 1 on node 1', 'the router on node 0' otherwise."""
+    if "." not in name:
+        return name.replace("-", " ")
+    role = name.split(".", 1)[0]
+    where = f"node {node_of(name)}"
+    kind = role.rstrip("0123456789")
+    return f"the {kind} on {where}" if kind == role else f"{kind} instance {role[len(kind) :]} on {where}"
+
+
+def failing_process(job_dir: Path) -> tuple[str, int] | None:
+    """(name, exit code) of the process that exited first with an error; the others were stopped because of it."""
     failed = []
-    for exit_file in job_dir.glob("node-*.exit"):
+    for exit_file in job_dir.glob("*.exit"):
         try:
             code = int(exit_file.read_text().strip() or "0")
         except (OSError, ValueError):
             continue
         if code != 0:
-            failed.append((exit_file.stat().st_mtime, int(exit_file.stem.removeprefix("node-")), code))
+            failed.append((exit_file.stat().st_mtime, exit_file.stem, code))
     if not failed:
         return None
-    _, node, code = min(failed)
-    return node, code
+    _, name, code = min(failed)
+    return name, code
 
 
 def exit_reason(code: int) -> str:
@@ -62,21 +79,23 @@ def exit_reason(code: int) -> str:
     return f"exit code {code}"
 
 
-def launched_nodes(job_dir: Path) -> int:
-    return len(list(job_dir.glob("node-*.cmd.json")))
+def launched(job_dir: Path) -> int:
+    return len(list(job_dir.glob("*.cmd.json")))
 
 
 def explain(record: JobRecord, phase: Phase, message: str) -> Outcome:
-    failed = failing_node(record.job_dir)
+    failed = failing_process(record.job_dir)
     if failed is not None:
-        node, code = failed
-        log = record.job_dir / f"node-{node}.log"
-        lines = tail(log) or [f"({log} is empty: the engine wrote nothing before it ended)"]
+        name, code = failed
+        log = record.job_dir / f"{name}.log"
+        lines = tail(log) or [f"({log} is empty: the process wrote nothing before it ended)"]
         return Outcome(
-            False, phase, f"{message}; node {node} failed first ({exit_reason(code)})", failed_node=node, log_tail=lines
-        )
+            False, phase, f"{message}; {describe_process(name)} failed first ({exit_reason(code)})",
+            failed_node=node_of(name), failed_process=name, log_tail=lines,
+        )  # fmt: skip
     if phase is Phase.TIMEOUT:
-        return Outcome(False, phase, message, log_tail=tail(record.job_dir / "node-0.log"))
+        head_log = min(record.job_dir.glob("*node-0.log"), default=record.job_dir / "node-0.log")
+        return Outcome(False, phase, message, log_tail=tail(head_log))
     batch_log = Path(record.log_dir) / f"slurm-{record.job_id}.out"
     return Outcome(False, phase, message, log_tail=tail(batch_log))
 
@@ -98,7 +117,7 @@ def follow(record: JobRecord, backend: SlurmBackend, update: Callable[[str], Non
         if state.state == "PENDING":
             update(f"pending ({state.reason})" if state.reason and state.reason != "None" else "pending")
         elif phase is Phase.LOADING:
-            update(f"loading: {launched_nodes(record.job_dir)} of {record.nodes} nodes started, waiting for the head")
+            update(f"loading: {launched(record.job_dir)} processes started on {record.nodes} nodes, waiting for them")
         else:
             update(f"running on {state.nodes}: starting")
         time.sleep(poll_s)

@@ -61,3 +61,7 @@ class PlanRequest:
     """Start-up deadline; None sizes it for the model. The engine's own deadline and the poller's are this one."""
     api_key: bool | None = None
     """Require an API key: True, False, or None for wherever the engine release can take one outside its argv."""
+    replicas: int = 1
+    """Identical engine instances, which share the nodes' GPUs evenly and sit behind one router."""
+    router: str | None = None
+    """The router in front of several instances; None: the engine's own."""

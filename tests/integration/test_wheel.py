@@ -17,7 +17,7 @@ def test_an_installed_wheel_plans_and_renders_jobs_outside_the_repository(wheel_
     assert "site-packages" not in str(Path(__file__)) and Path(__file__).resolve().parents[2] not in wheel_cli.parents
     planned = _run(wheel_cli, tmp_path, "plan", "longcat-flash-chat", "--gpu", "H800", "--nodes", "2", "--json")
     assert planned.returncode == 0, planned.stderr
-    assert len(json.loads(planned.stdout)["nodes"]) == 2
+    assert len(json.loads(planned.stdout)["processes"]) == 2
 
     cluster = tmp_path / "c.yaml"
     cluster.write_text(yaml.safe_dump({"name": "c", "gpu": "H800-80G", "gpus_per_node": 8,

@@ -20,16 +20,16 @@ KEY = "lck-0123456789abcdefghijklmnopqrstuvwxyzABCDEFG"
 def test_vllm_takes_the_key_from_its_environment_by_default() -> None:
     doc = plan_json("tiny", "--gpu", "H100-80G")
     assert doc["api_key"] is True
-    node = doc["nodes"][0]
+    node = doc["processes"][0]
     assert node["env"]["VLLM_API_KEY"] == "${LC_API_KEY}"
     assert not any("api-key" in arg or "api_key" in arg for arg in node["argv"])
 
 
 def test_sglang_reads_the_key_from_a_private_config_file_where_its_release_can() -> None:
-    argv = plan_json(*SGLANG)["nodes"][0]["argv"]
+    argv = plan_json(*SGLANG)["processes"][0]["argv"]
     assert argv[argv.index("--config") + 1] == "${LC_JOB_DIR}/api-key.yaml"
     old = plan_json(*SGLANG, "--engine-version", "0.5.2")
-    assert old["api_key"] is False and "--config" not in old["nodes"][0]["argv"]
+    assert old["api_key"] is False and "--config" not in old["processes"][0]["argv"]
 
 
 def test_a_key_asked_for_where_only_argv_could_carry_it_is_refused() -> None:
@@ -40,7 +40,7 @@ def test_a_key_asked_for_where_only_argv_could_carry_it_is_refused() -> None:
 
 def test_no_api_key_leaves_the_server_open() -> None:
     doc = plan_json("tiny", "--gpu", "H100-80G", "--no-api-key")
-    assert doc["api_key"] is False and "VLLM_API_KEY" not in doc["nodes"][0]["env"]
+    assert doc["api_key"] is False and "VLLM_API_KEY" not in doc["processes"][0]["env"]
 
 
 @pytest.mark.parametrize("arg", ["--api-key=secret", "--api_key", "--config=x.yaml"])
@@ -53,7 +53,9 @@ def test_engine_args_may_not_carry_a_key_or_replace_the_config(arg: str) -> None
 def test_the_record_of_a_node_shows_the_key_as_its_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LC_API_KEY", KEY)
     path = tmp_path / "node-0.cmd.json"
-    node_tools.record(str(path), "0", "10.0.0.1", "1", f"VLLM_API_KEY={KEY}", "vllm", "serve", f"--x={KEY}")
+    node_tools.record(
+        str(path), "0", "10.0.0.1", "serve", "0", "1", f"VLLM_API_KEY={KEY}", "vllm", "serve", f"--x={KEY}"
+    )
     text = path.read_text()
     assert KEY not in text
     assert json.loads(text)["env"]["VLLM_API_KEY"] == "${LC_API_KEY}"

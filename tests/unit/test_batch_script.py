@@ -90,7 +90,7 @@ def test_sbatch_options_come_from_the_cluster_file() -> None:
     for line in ("#SBATCH --partition=gpu", "#SBATCH --account=llm", "#SBATCH --qos=high", "#SBATCH --exclusive",
                  "#SBATCH --time=4:00:00", "#SBATCH --nodes=2", "#SBATCH --gres=gpu:8"):  # fmt: skip
         assert line in script.splitlines()
-    assert "wait-ready http://127.0.0.1:8000/health 77 " in script
+    assert 'wait-ready 77 "$step" http://127.0.0.1:8000/health' in script
 
 
 @pytest.mark.parametrize(

@@ -48,7 +48,7 @@ CASES = [
 def test_guide_command_reproduced(name: str, node: int, subs: dict[str, str], args: list[str]) -> None:
     doc = plan_json(*args)
     expected = golden(name, MASTER_IP=HEAD, **subs)
-    assert options(doc["nodes"][node]["argv"]) == options(expected)
+    assert options(doc["processes"][node]["argv"]) == options(expected)
 
 
 def test_guide_layouts_are_the_default_choices() -> None:
@@ -70,35 +70,35 @@ def test_guide_layouts_are_the_default_choices() -> None:
 
 def test_default_multi_node_vllm_puts_expert_parallel_on_every_node() -> None:
     doc = plan_json("longcat-flash-chat", "--gpu", "H800-80G", "--nodes", "2")
-    for node in doc["nodes"]:
+    for node in doc["processes"]:
         assert "--enable-expert-parallel" in node["argv"]
 
 
 def test_deepseek_recipe_environment() -> None:
-    env = plan_json("deepseek-v4-flash", "--gpu", "H200-141G", "--gpus-per-node", "4")["nodes"][0]["env"]
+    env = plan_json("deepseek-v4-flash", "--gpu", "H200-141G", "--gpus-per-node", "4")["processes"][0]["env"]
     assert env["VLLM_ENGINE_READY_TIMEOUT_S"] == "3600"
     assert env["VLLM_HOST_IP"] == "${NODE_IP}"
 
 
 def test_current_engine_versions_get_current_flag_names() -> None:
-    sglang = plan_json("longcat-flash-chat-fp8", "-e", "sglang", "--gpu", "H20-141G")["nodes"][0]["argv"]
+    sglang = plan_json("longcat-flash-chat-fp8", "-e", "sglang", "--gpu", "H20-141G")["processes"][0]["argv"]
     assert "--enable-ep-moe" not in sglang
     assert sglang[sglang.index("--ep-size") + 1] == "8"
 
-    vllm = plan_json("longcat-flash-chat-fp8", "--gpu", "H20-141G", "--mtp")["nodes"][0]["argv"]
+    vllm = plan_json("longcat-flash-chat-fp8", "--gpu", "H20-141G", "--mtp")["processes"][0]["argv"]
     _, opts = options(vllm)
     assert ("--speculative-config", '{"method": "mtp", "num_speculative_tokens": 1}') in opts
     assert not any(flag == "--speculative_config" for flag, _ in opts)
 
 
 def test_deepseek_mtp_takes_two_tokens_on_blackwell() -> None:
-    argv = plan_json("deepseek-v4-flash", "--gpu", "B200", "--gpus-per-node", "4", "--mtp")["nodes"][0]["argv"]
+    argv = plan_json("deepseek-v4-flash", "--gpu", "B200", "--gpus-per-node", "4", "--mtp")["processes"][0]["argv"]
     assert ("--speculative-config", '{"method": "mtp", "num_speculative_tokens": 2}') in options(argv)[1]
 
 
 def test_sglang_nodes_know_their_own_ip() -> None:
     doc = plan_json("longcat-flash-chat", "-e", "sglang", "--gpu", "H800-80G", "--nodes", "2", "--ifname", "ib0")
-    for node in doc["nodes"]:
+    for node in doc["processes"]:
         assert node["env"]["SGLANG_HOST_IP"] == "${NODE_IP}"
         assert node["env"]["NCCL_SOCKET_IFNAME"] == node["env"]["GLOO_SOCKET_IFNAME"] == "ib0"
 
@@ -107,4 +107,4 @@ def test_start_up_deadline_is_sized_for_the_model() -> None:
     big = plan_json("longcat-flash-chat", "--gpu", "H800-80G", "--nodes", "2")
     small = plan_json("longcat-flash-lite", "--gpu", "H100")
     assert big["ready"]["timeout_s"] >= 3600 > small["ready"]["timeout_s"] > 600
-    assert big["nodes"][0]["env"]["VLLM_ENGINE_READY_TIMEOUT_S"] == str(big["ready"]["timeout_s"])
+    assert big["processes"][0]["env"]["VLLM_ENGINE_READY_TIMEOUT_S"] == str(big["ready"]["timeout_s"])

@@ -59,7 +59,7 @@ def test_plan_and_dry_run_agree_on_every_node(cluster_file: str, layout: list[st
     dry = _json("serve", *layout, *extra, "--dry-run")
     script = dry.pop("script")
     assert planned == dry
-    for node in planned["nodes"]:
+    for node in planned["processes"]:
         assert node["argv"][-2:] == [HOSTILE, "--max-num-seqs=64"]
         # The cluster file's environment is part of what the plan shows.
         assert node["env"]["NCCL_DEBUG"] == "WARN" and node["env"]["HF_HOME"] == "/shared/hf"
@@ -68,15 +68,15 @@ def test_plan_and_dry_run_agree_on_every_node(cluster_file: str, layout: list[st
     assert shlex.quote(HOSTILE) in script
     # One deadline: the engine's own (vLLM) and the batch script's poller.
     assert planned["ready"]["timeout_s"] == 4321
-    poll = re.search(r"^lc wait-ready \S+ (\d+) ", script, re.M)
+    poll = re.search(r"^lc wait-ready (\d+) ", script, re.M)
     assert poll is not None and int(poll.group(1)) == 4321
     if planned["engine"] == "vllm":
-        assert {n["env"]["VLLM_ENGINE_READY_TIMEOUT_S"] for n in planned["nodes"]} == {"4321"}
+        assert {n["env"]["VLLM_ENGINE_READY_TIMEOUT_S"] for n in planned["processes"]} == {"4321"}
 
 
 def test_plan_shows_engine_args_without_a_cluster() -> None:
     doc = _json("plan", "longcat-flash-chat", "--gpu", "H800", "--nodes", "2", "--engine-arg", "--max-num-seqs=8")
-    assert all(node["argv"][-1] == "--max-num-seqs=8" for node in doc["nodes"])
+    assert all(node["argv"][-1] == "--max-num-seqs=8" for node in doc["processes"])
     assert doc["engine_args"] == ["--max-num-seqs=8"]
     refused = cli("plan", "longcat-flash-chat", "--gpu", "H800", "--nodes", "2", "--engine-arg", "--headless")
     assert refused.returncode == 2 and "would change what lc-cluster plans" in refused.stderr
@@ -101,10 +101,11 @@ LAYERS: dict[str, set[str]] = {
     "catalog": {"errors", "paths", "strict", "validate", "userfiles"},
     "planning": {"catalog", "errors", "validate"},
     "engines": {"planning", "catalog", "errors"},
+    "routers": {"errors"},
     "cluster": {"planning", "catalog", "errors", "paths", "strict", "validate", "userfiles"},
-    "deployment": {"engines", "planning", "catalog", "cluster", "errors", "validate"},
+    "deployment": {"engines", "routers", "planning", "catalog", "cluster", "errors", "validate"},
     "http_client": {"errors"},
-    "jobs": {"deployment", "engines", "planning", "catalog", "cluster", "rendering", "errors", "paths"},
+    "jobs": {"deployment", "engines", "routers", "planning", "catalog", "cluster", "rendering", "errors", "paths"},
     "provision": {"host", "errors", "paths"},
     "sandbox": {"jobs", "provision", "host", "rendering", "cluster", "errors", "paths"},
     "ansible": set(),

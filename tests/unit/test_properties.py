@@ -32,6 +32,8 @@ LIMITS = {
     "upstream-minimum",
     "port-range",
     "port-conflict",
+    "replicas",
+    "api-key",
 }
 # Flags whose value differs from node to node by design; everything else must be identical on every node.
 PER_NODE = {"--node-rank", "--data-parallel-start-rank", "--headless"}
@@ -79,7 +81,7 @@ def test_every_plan_is_consistent_or_refused_with_a_named_limit(request: PlanReq
         return
 
     layout = deployment.plan.layout
-    argvs = [list(c.argv) for c in deployment.commands]
+    argvs = [list(p.command.argv) for p in deployment.processes]
     assert len(argvs) == request.nodes == layout.nodes
     assert layout.tp * layout.pp * layout.dp == request.nodes * request.gpus_per_node
 
@@ -105,3 +107,39 @@ def test_every_plan_is_consistent_or_refused_with_a_named_limit(request: PlanReq
     for where in ("head", "every node"):
         ports = [p for u in uses if where == "head" or u.where == "every node" for p in range(u.first, u.last + 1)]
         assert len(ports) == len(set(ports)), f"two services share a port on the {where}: {uses}"
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(requests, st.sampled_from([2, 3, 4, 8]), st.sampled_from([None, "vllm-router", "sglang-router"]))
+def test_replicas_own_disjoint_gpus_and_ports_and_the_router_names_every_head(
+    request: PlanRequest, replicas: int, router: str | None
+) -> None:
+    from dataclasses import replace
+
+    try:
+        deployment = deploy(replace(request, replicas=replicas, router=router))
+    except PlanRefused as exc:
+        assert exc.limit in LIMITS
+        assert REMEDY.search(str(exc)), f"refusal without a way out: {exc}"
+        return
+    assert len(deployment.instances) == replicas
+    engines = [p for p in deployment.processes if p.role == "serve"]
+    gpus: dict[int, list[int]] = {}
+    ports: dict[int, list[int]] = {}
+    for p in engines:
+        gpus.setdefault(p.node, []).extend(p.gpus if p.gpus is not None else range(request.gpus_per_node))
+        if p.port is not None:
+            ports.setdefault(p.node, []).append(p.port)
+    for node, owned in gpus.items():
+        assert sorted(owned) == list(range(request.gpus_per_node)), f"node {node}'s GPUs are not shared out: {owned}"
+    assert deployment.router is not None and deployment.router.node == 0
+    ports.setdefault(0, []).append(deployment.entry_port)
+    for node, held in ports.items():
+        assert len(held) == len(set(held)), f"two processes share an HTTP port on node {node}: {held}"
+    router_argv = deployment.router.command.argv
+    urls = router_argv[router_argv.index("--worker-urls") + 1 : router_argv.index("--policy")]
+    heads = [p for p in engines if p.port is not None]
+    assert len(urls) == len(heads) == replicas
+    for url, head in zip(urls, heads, strict=True):
+        assert url.endswith(f":{head.port}")
+        assert ("${HEAD_IP}" if head.node == 0 else f"${{IP_OF_NODE_{head.node}}}") in url

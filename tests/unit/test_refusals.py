@@ -77,7 +77,7 @@ def test_user_model_file_plans_like_a_builtin(tmp_path: Path) -> None:
     path = _user_model(tmp_path)
     result = cli("plan", "my-longcat", "--gpu", "H20-141G", "--model-file", str(path), "--json")
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["nodes"][0]["argv"][2] == "/models/longcat-fp8-finetune"
+    assert json.loads(result.stdout)["processes"][0]["argv"][2] == "/models/longcat-fp8-finetune"
 
 
 def test_user_model_directory_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
