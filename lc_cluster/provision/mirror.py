@@ -179,16 +179,23 @@ def _sign(out: Path, signing_home: Path) -> None:
     """Release with the index's checksums, signed inline (InRelease) and detached (Release.gpg), as apt expects."""
     _ensure_signing_key(signing_home)
     _write_release(out)
-    gpg = ["gpg", "--homedir", str(signing_home), "--batch", "--yes", "--local-user", SIGNER]
-    run(*gpg, "--clearsign", "-o", str(out / "InRelease"), str(out / "Release"))
-    run(*gpg, "--armor", "--detach-sign", "-o", str(out / "Release.gpg"), str(out / "Release"))
+    sign = ["--yes", "--local-user", SIGNER]
+    _gpg(signing_home, *sign, "--clearsign", "-o", str(out / "InRelease"), str(out / "Release"))
+    _gpg(signing_home, *sign, "--armor", "--detach-sign", "-o", str(out / "Release.gpg"), str(out / "Release"))
 
 
 def _ensure_signing_key(home: Path) -> str:
     """The mirror's key is made once and kept, so hosts that trust it keep trusting rebuilt mirrors. Returns the
     public key, armored."""
     home.mkdir(mode=0o700, parents=True, exist_ok=True)
-    gpg = ["gpg", "--homedir", str(home), "--batch"]
-    if SIGNER.split("<")[1].rstrip(">") not in run(*gpg, "--list-secret-keys", check=False):
-        run(*gpg, "--passphrase", "", "--quick-gen-key", SIGNER, "ed25519", "sign", "never")
-    return run(*gpg, "--armor", "--export", SIGNER)
+    if SIGNER.split("<")[1].rstrip(">") not in _gpg(home, "--list-secret-keys", check=False):
+        _gpg(home, "--passphrase", "", "--quick-gen-key", SIGNER, "ed25519", "sign", "never")
+    return _gpg(home, "--armor", "--export", SIGNER)
+
+
+def _gpg(home: Path, *args: str, check: bool = True) -> str:
+    try:
+        return run("gpg", "--homedir", str(home), "--batch", *args, check=check)
+    finally:
+        # gpg leaves an agent running for its home; nothing of a build may outlive it.
+        run("gpgconf", "--homedir", str(home), "--kill", "gpg-agent", check=False)

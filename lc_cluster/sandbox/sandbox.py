@@ -110,6 +110,7 @@ def up(name: str, nodes: int, gpus_per_node: int, progress: Progress, bare: bool
         Path(lc_cluster.__file__).parent.rglob("*.yaml")
     )
     _timed(progress, f"tiny model {engine_env.TINY_MODEL_ID}", lambda: engine_env.ensure_tiny_model(cache, texts))
+    _timed(progress, f"routers {', '.join(engine_env.ROUTERS)}", lambda: engine_env.ensure_routers(cache))
 
     if state and (state.nodes, state.gpus_per_node) == (nodes, gpus_per_node) and all(map(alive, state.pids.values())):
         progress(f"Slurm: already up with {nodes} nodes")
@@ -176,6 +177,7 @@ def _write_cluster_file(topo: Topology, nodes: int, gpus_per_node: int, cache: P
         "runtime": {
             "kind": "host",
             "engine_venvs": {"vllm": str(engine_env.venv_dir(cache))},
+            "router_venv": str(engine_env.router_venv(cache)),
             # The CPU build: a small KV cache, and each node's engine pinned to its own core.
             "env": {
                 "VLLM_TARGET_DEVICE": "cpu",

@@ -328,3 +328,61 @@ def test_a_state_directory_that_cannot_be_written_stops_serve_before_it_submits(
     assert done.returncode == 2, done.stdout + done.stderr
     assert "nothing was submitted" in done.stderr and "Traceback" not in done.stderr
     assert queue() == before
+
+
+def _vllm_served(url: str, key: str) -> float:
+    """Requests a vLLM instance finished, from its own metrics."""
+    metrics = in_hub("curl", "-s", "-m", "10", "-H", f"Authorization: Bearer {key}", f"{url}/metrics")
+    return sum(float(v) for v in re.findall(r"^vllm:request_success_total\{[^}]*\} ([\d.]+)$", metrics, re.M))
+
+
+def _instances_answer(heads: list[str]) -> bool:
+    codes = [in_hub("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "3", f"{h}/health") for h in heads]
+    return all(code == "200" for code in codes)
+
+
+@pytest.mark.parametrize("router", ["vllm-router", "sglang-router"])
+def test_replicas_behind_a_real_router_answer_and_share_the_requests(sandbox: dict[str, Any], router: str) -> None:
+    """Two vLLM replicas, one per node, behind a router from PyPI: the router starts only after both answer, `ask`
+    goes through it, and each replica serves some of the requests."""
+    head, worker = (node["ip"] for node in sandbox["nodes"])
+    heads = [f"http://{head}:8001", f"http://{worker}:8001"]
+    state_dir = sandbox_root() / "jobs"
+    earlier = {p.name for p in state_dir.glob("*")}
+    args = ["serve", "tiny", "--cluster", SANDBOX, "--nodes", "2", "--gpus-per-node", "1", "--replicas", "2",
+            "--router", router, "--json"]  # fmt: skip
+    serve = subprocess.Popen([sys.executable, "-m", "lc_cluster", *args], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)  # fmt: skip
+    # Watch the order: until the router's command record exists, note whether both instances already answer.
+    both_answered = router_started = False
+    deadline = time.monotonic() + 600
+    while serve.poll() is None and time.monotonic() < deadline and not router_started:
+        jobs = [p for p in state_dir.glob("*") if p.name not in earlier]
+        router_started = any((j / "router.node-0.cmd.json").exists() for j in jobs)
+        if not router_started:
+            both_answered = both_answered or _instances_answer(heads)
+            time.sleep(0.5)
+    assert router_started, "the router never started"
+    assert both_answered, "the router started before both instances answered"
+    out, err = serve.communicate(timeout=300)
+    job = json.loads(out)
+    assert serve.returncode == 0 and job["state"] == "READY", (job, err)
+    assert job["endpoint"] == f"http://{head}:8000"
+
+    key = _api_key(job["job_id"])
+    for i in range(6):
+        asked = cli("ask", job["job_id"], f"question {i}", "--json", timeout=120)
+        assert asked.returncode == 0, asked.stderr
+    served = [_vllm_served(url, key) for url in heads]
+    assert all(n > 0 for n in served), f"requests per replica: {served}"
+
+    status = json.loads(cli("status", job["job_id"], "--json").stdout)
+    found = {(p["name"], p["role"], p["node"], p["ip"]) for p in status["processes"]}
+    assert found == {("serve0.node-0", "serve", 0, head), ("serve1.node-1", "serve", 1, worker),
+                     ("router.node-0", "router", 0, head)}  # fmt: skip
+    router_log = cli("logs", job["job_id"], "--role", "router", "--lines", "500")
+    assert router_log.returncode == 0 and router_log.stdout.strip()
+    replica_log = cli("logs", job["job_id"], "--role", "serve", "--instance", "1", "--node", "1", "--lines", "3")
+    assert replica_log.stdout.splitlines() == (Path(job["log_dir"]) / "serve1.node-1.log").read_text().splitlines()[-3:]
+    _assert_secret_nowhere(job, key)
+    _stop(job["job_id"])

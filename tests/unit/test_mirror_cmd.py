@@ -49,8 +49,11 @@ def test_vendor_repositories_are_signed_and_a_rebuild_keeps_no_stale_package(tmp
     assert mirror._replace(out, lambda d: mirror.build_vendor(debs, d, signing)) == len(debs)
     key = (out / "repo.asc").read_text()
     keyring = tmp_path / "keyring.gpg"
-    subprocess.run(["gpg", "--batch", "--no-default-keyring", "--keyring", str(keyring), "--import"], input=key,
-                   text=True, check=True, capture_output=True)  # fmt: skip
+    home = tmp_path / "gnupg"
+    home.mkdir(mode=0o700)
+    gpg = ["gpg", "--homedir", str(home), "--batch", "--no-default-keyring"]
+    subprocess.run([*gpg, "--keyring", str(keyring), "--import"], input=key, text=True, check=True,
+                   capture_output=True)  # fmt: skip
     for repo in ("cuda", "container"):
         verify = ["gpgv", "--keyring", str(keyring)]
         subprocess.run([*verify, str(out / repo / "InRelease")], check=True, capture_output=True)
@@ -59,8 +62,9 @@ def test_vendor_repositories_are_signed_and_a_rebuild_keeps_no_stale_package(tmp
         packages = (out / repo / "Packages").read_bytes()
         assert hashlib.sha256(packages).hexdigest() in (out / repo / "Release").read_text()
     stranger = tmp_path / "stranger.gpg"
-    subprocess.run(["gpg", "--batch", "--no-default-keyring", "--keyring", str(stranger), "--import",
-                    "/usr/share/keyrings/debian-archive-keyring.gpg"], check=False, capture_output=True)  # fmt: skip
+    subprocess.run([*gpg, "--keyring", str(stranger), "--import", "/usr/share/keyrings/debian-archive-keyring.gpg"],
+                   check=False, capture_output=True)  # fmt: skip
+    subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"], check=False)
     unsigned = subprocess.run(["gpgv", "--keyring", str(stranger), str(out / "cuda" / "InRelease")],
                               capture_output=True, check=False)  # fmt: skip
     assert unsigned.returncode != 0, "another key must not verify the mirror"
@@ -78,3 +82,5 @@ def test_vendor_repositories_are_signed_and_a_rebuild_keeps_no_stale_package(tmp
         mirror._replace(out, broken)
     assert sorted(p.name for p in out.glob("*/*.deb")) == [kept[0].name]
     assert sorted(p.name for p in out.parent.iterdir()) == ["nvidia"], "no staging folder left behind"
+    agents = subprocess.run(["pgrep", "-f", f"gpg-agent --homedir {signing}"], capture_output=True, check=False)
+    assert agents.returncode == 1, "a gpg agent outlived the build"
