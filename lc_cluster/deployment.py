@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
+
+from packaging.version import Version
 
 from lc_cluster import validate
 from lc_cluster.catalog import Catalog, ModelSpec, load_catalog
 from lc_cluster.engines import ENGINES, Engine, NodeCommand, get_engine
 from lc_cluster.engines.base import HEAD_IP, NODE_IP, check_user_args, ip_of_node
 from lc_cluster.errors import LcError, PlanRefused
-from lc_cluster.planning import Fabric, Overrides, Plan, PlanRequest, PortOptions, PortUse, make_plan
+from lc_cluster.placement import place
+from lc_cluster.planning import Fabric, Overrides, Plan, PlanRequest, PortOptions, PortUse, Role, RoleSpec, make_plan
 from lc_cluster.planning.ports import check_ports
-from lc_cluster.routers import DEFAULT_ROUTER, METRICS_PORT, get_router
+from lc_cluster.routers import DEFAULT_ROUTER, METRICS_PORT, PdWorkers, get_router
 
 if TYPE_CHECKING:
     from lc_cluster.cluster import ClusterFile
@@ -47,6 +51,10 @@ class Asked:
     api_key: bool | None = None
     replicas: int = 1
     router: str | None = None
+    prefill: str | None = None
+    decode: str | None = None
+    """Role layouts as the CLI takes them: 'instances=1,nodes=1,gpus=4,tp=1,dp=4,ep=4,pp=1' (any subset)."""
+    kv_connector: str | None = None
     model_files: tuple[Path, ...] = ()
 
 
@@ -86,17 +94,40 @@ def resolve(asked: Asked, cluster: ClusterFile | None) -> PlanRequest:
         api_key=asked.api_key,
         replicas=asked.replicas,
         router=asked.router and get_router(asked.router).name,
+        prefill=role_spec(asked.prefill, "--prefill"),
+        decode=role_spec(asked.decode, "--decode"),
+        kv_connector=asked.kv_connector,
     )
 
 
-Role = Literal["serve", "router"]
+_ROLE_SPEC = re.compile(r"[a-z]+=[0-9]{1,5}(,[a-z]+=[0-9]{1,5})*")
+_ROLE_KEYS = ("instances", "nodes", "gpus", "tp", "dp", "ep", "pp")
+
+
+def role_spec(text: str | None, flag: str) -> RoleSpec | None:
+    """A role's layout from the CLI: comma-separated KEY=N, each key once."""
+    if text is None:
+        return None
+    form = f"KEY=N pairs such as gpus=4,dp=4 (keys: {', '.join(_ROLE_KEYS)})"
+    validate.option(_ROLE_SPEC, flag, text, form)
+    values: dict[str, int] = {}
+    for pair in text.split(","):
+        key, value = pair.split("=")
+        if key not in _ROLE_KEYS or key in values or int(value) < 1:
+            raise LcError(f"{flag} {text!r}: {pair!r} is not allowed; give {form}, each key once, numbers >= 1")
+        values[key] = int(value)
+    overrides = Overrides(**{k: values.get(k) for k in ("tp", "dp", "ep", "pp")})
+    return RoleSpec(values.get("instances", 1), values.get("nodes", 1), values.get("gpus"), overrides)
+
+
+ProcessRole = Literal["serve", "prefill", "decode", "router"]
 
 
 @dataclass(frozen=True)
 class Process:
     """One process the job starts: an engine instance's share on one node, or the router."""
 
-    role: Role
+    role: ProcessRole
     instance: int
     node: int
     """Host index in the allocation (0 is the batch host, where the router runs)."""
@@ -135,6 +166,7 @@ class Instance:
     plan: Plan
     commands: tuple[NodeCommand, ...]
     gpus: tuple[int, ...] | None
+    role: Role
 
 
 @dataclass(frozen=True)
@@ -194,14 +226,14 @@ def _engine_processes(instances: tuple[Instance, ...], single: bool) -> list[Pro
             node = inst.first_node + command.index
             found.append(
                 Process(
-                    role="serve",
+                    role=inst.role,
                     instance=inst.index,
                     node=node,
                     command=command,
                     gpus=inst.gpus,
                     port=inst.plan.http_port if command.index == 0 else None,
                     # A single engine keeps the names every earlier job had (node-N.log).
-                    name=f"node-{node}" if single else f"serve{inst.index}.node-{node}",
+                    name=f"node-{node}" if single else f"{inst.role}{inst.index}.node-{node}",
                 )
             )
     return found
@@ -209,16 +241,17 @@ def _engine_processes(instances: tuple[Instance, ...], single: bool) -> list[Pro
 
 def deploy(request: PlanRequest) -> Deployment:
     engine = get_engine(request.engine)
-    if request.replicas == 1 and request.router is None:
+    groups = _groups(request)
+    if groups is None:
         plan = make_plan(request, engine)
         return Deployment(
             engine=engine,
-            instances=(Instance(0, 0, plan, _commands(engine, plan), None),),
+            instances=(Instance(0, 0, plan, _commands(engine, plan), None, "serve"),),
             router=None,
             nodes=request.nodes,
             gpus_per_node=request.gpus_per_node,
         )
-    return _replicated(request, engine)
+    return _multi(request, engine, groups)
 
 
 def _commands(engine: Engine, plan: Plan, head: str = HEAD_IP) -> tuple[NodeCommand, ...]:
@@ -235,63 +268,103 @@ def _commands(engine: Engine, plan: Plan, head: str = HEAD_IP) -> tuple[NodeComm
     )
 
 
-# Instances that share a node get their ports this far apart (SGLang's dist-init holds a range of ~10).
-_PORT_STRIDE = 100
+# The router's port where --port leaves it open: vllm-router's own default, unless the engine's instances hold it.
+_ROUTER_PORT, _ROUTER_PORT_ELSE = 30000, 8000
 
 
-def _replicated(request: PlanRequest, engine: Engine) -> Deployment:
-    """N identical instances sharing the allocation's GPUs evenly, and a router on the head in front of them."""
+def _groups(request: PlanRequest) -> list[tuple[Role, RoleSpec]] | None:
+    """The roles and how each is laid out, or None for one engine over the whole allocation."""
+    if request.prefill or request.decode:
+        if not (request.prefill and request.decode):
+            raise PlanRefused("roles-fit", "prefill/decode disaggregation needs both: use --prefill and --decode")
+        if request.replicas != 1:
+            raise PlanRefused(
+                "replicas", "--replicas is for instances of one role: use instances= in --prefill/--decode"
+            )
+        return [("prefill", request.prefill), ("decode", request.decode)]
+    if request.replicas == 1 and request.router is None:
+        return None
     n, per_node = request.replicas, request.gpus_per_node
     total = request.nodes * per_node
-    if n < 1 or total % n:
-        raise PlanRefused(
-            "replicas", f"{n} replicas cannot share {total} GPUs evenly: use a --replicas that divides {total}"
-        )
     share = total // n
-    if share > per_node and share % per_node:
+    if total % n or (share > per_node and share % per_node) or (share < per_node and per_node % share):
         raise PlanRefused(
             "replicas",
-            f"each of {n} replicas would get {share} GPUs, which is not whole {per_node}-GPU nodes: "
-            f"use --replicas {request.nodes // max(1, share // per_node) or 1} or change --nodes",
+            f"{n} replicas cannot share {request.nodes} x {per_node} GPUs evenly, each in whole nodes or in an equal "
+            "part of one: use a --replicas that divides the GPUs that way",
         )
-    if share < per_node and per_node % share:
+    whole = share >= per_node
+    spec = RoleSpec(instances=n, nodes=share // per_node if whole else 1, gpus=None if whole else share,
+                    overrides=request.overrides)  # fmt: skip
+    return [("serve", spec)]
+
+
+def _multi(request: PlanRequest, engine: Engine, groups: list[tuple[Role, RoleSpec]]) -> Deployment:
+    """Several instances on their own nodes or GPU slices, and a router on the head that starts after all of them."""
+    pd = groups[0][0] != "serve"
+    connector = request.kv_connector or engine.default_kv_connector
+    if pd and connector not in engine.kv_connectors:
         raise PlanRefused(
-            "replicas",
-            f"{share} GPUs per replica do not divide a {per_node}-GPU node: use --replicas with a share that does",
+            "kv-connector",
+            f"{engine.name} has no KV connector {connector!r}: use --kv-connector {' or '.join(engine.kv_connectors)}",
         )
     router = get_router(request.router or DEFAULT_ROUTER[engine.name])
-    entry = request.ports.http_or(engine.default_http_port)
-    nodes_each, per_host = max(1, share // per_node), max(1, per_node // share)
+    http = engine.default_http_port
+    entry = request.ports.http or (_ROUTER_PORT if http != _ROUTER_PORT else _ROUTER_PORT_ELSE)
     instances = []
-    for i in range(n):
-        slot = i % per_host
-        base = request.ports
-        ports = PortOptions(
-            http=entry + 1 + slot,
-            dp_rpc=base.dp_rpc + _PORT_STRIDE * slot,
-            dist_init=base.dist_init + _PORT_STRIDE * slot,
-            master=base.master + _PORT_STRIDE * slot,
-        )
+    for slot in place(groups, request.nodes, request.gpus_per_node):
+        spec = dict(groups)[slot.role]
         sub = replace(
-            request, nodes=nodes_each, gpus_per_node=min(share, per_node), ports=ports, replicas=1, router=None
-        )
+            request,
+            role=slot.role,
+            nodes=slot.nodes,
+            gpus_per_node=len(slot.gpus) if slot.gpus else request.gpus_per_node,
+            overrides=spec.overrides,
+            ports=slot.ports(request.ports, http, engine.default_kv_ports[connector] if pd else None),
+            kv_connector=connector if pd else None,
+            replicas=1, router=None, prefill=None, decode=None,
+        )  # fmt: skip
         plan = make_plan(sub, engine)
-        first = i * nodes_each if per_host == 1 else i // per_host
-        gpus = tuple(range(slot * share, (slot + 1) * share)) if per_host > 1 else None
-        instances.append(Instance(i, first, plan, _commands(engine, plan, ip_of_node(first)), gpus))
-    heads = [f"http://{ip_of_node(inst.first_node)}:{inst.plan.http_port}" for inst in instances]
+        if pd:
+            _check_connector(engine, plan, connector)
+        commands = _commands(engine, plan, ip_of_node(slot.first_node))
+        instances.append(Instance(slot.index, slot.first_node, plan, commands, slot.gpus, slot.role))
     bind = request.bind if request.bind not in (None, NODE_IP) else "0.0.0.0"
-    metrics = METRICS_PORT
-    argv = router.argv(entry, bind, heads, metrics)
+
+    def url(inst: Instance) -> str:
+        return f"http://{ip_of_node(inst.first_node)}:{inst.plan.http_port}"
+
+    if pd:
+        workers = PdWorkers(
+            # SGLang's bootstrap port, and vLLM's Mooncake one (NIXL's side channel is found through the engine).
+            prefill=[(url(i), i.plan.request.ports.kv_transfer if connector == "mooncake" or engine.name == "sglang"
+                      else None) for i in instances if i.role == "prefill"],
+            decode=[url(i) for i in instances if i.role == "decode"],
+            connector=connector,
+            intra_node_dp=instances[0].plan.layout.dp,
+        )  # fmt: skip
+        argv = router.pd_argv(entry, bind, workers, METRICS_PORT)
+    else:
+        argv = router.argv(entry, bind, [url(i) for i in instances], METRICS_PORT)
     router_process = Process(
         role="router", instance=0, node=0, command=NodeCommand(index=0, argv=tuple(argv), env={}),
         gpus=(), port=entry, name="router.node-0",
     )  # fmt: skip
-    _check_hosts(instances, entry, metrics)
+    _check_hosts(instances, entry, METRICS_PORT)
     return Deployment(
-        engine=engine, instances=tuple(instances), router=router_process, nodes=request.nodes, gpus_per_node=per_node,
-        router_kind=router.name,
+        engine=engine, instances=tuple(instances), router=router_process, nodes=request.nodes,
+        gpus_per_node=request.gpus_per_node, router_kind=router.name,
     )  # fmt: skip
+
+
+def _check_connector(engine: Engine, plan: Plan, connector: str) -> None:
+    since = engine.kv_connectors[connector]
+    if Version(plan.engine_version) < Version(since):
+        raise PlanRefused(
+            "kv-connector",
+            f"{engine.name} {plan.engine_version} has no {connector} KV connector (it arrived in {since}): use "
+            f"--engine-version {since} or newer, or another --kv-connector",
+        )
 
 
 def _check_hosts(instances: list[Instance], entry: int, metrics: int) -> None:
@@ -301,15 +374,11 @@ def _check_hosts(instances: list[Instance], entry: int, metrics: int) -> None:
     for inst in instances:
         rules = get_engine(inst.plan.engine)
         for use in rules.port_uses(inst.plan.layout, inst.plan.request.ports):
-            nodes = (
-                [inst.first_node]
-                if use.where == "head"
-                else range(inst.first_node, inst.first_node + inst.plan.layout.nodes)
-            )
+            first = inst.first_node
+            nodes = [first] if use.where == "head" else range(first, first + inst.plan.layout.nodes)
             for node in nodes:
-                by_node.setdefault(node, []).append(
-                    replace(use, service=f"replica {inst.index}'s {use.service}", where="head")
-                )
+                named = replace(use, service=f"{inst.role} {inst.index}'s {use.service}", where="head")
+                by_node.setdefault(node, []).append(named)
     for uses in by_node.values():
         check_ports(uses)
 

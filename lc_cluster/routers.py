@@ -12,6 +12,7 @@ from typing import Protocol
 from lc_cluster.errors import LcError
 
 METRICS_PORT = 29000
+MOONCAKE_BOOTSTRAP_PORT = 8998
 
 
 class Router(Protocol):
@@ -20,6 +21,19 @@ class Router(Protocol):
 
     def argv(self, port: int, bind: str, workers: list[str], metrics_port: int) -> list[str]:
         """The router's command, in front of WORKERS (their base URLs)."""
+
+    def pd_argv(self, port: int, bind: str, pd: PdWorkers, metrics_port: int) -> list[str]:
+        """The router's command in front of prefill and decode instances."""
+
+
+@dataclass(frozen=True)
+class PdWorkers:
+    prefill: list[tuple[str, int | None]]
+    """Each prefill instance's URL, and its bootstrap port where decode instances fetch the KV cache from it."""
+    decode: list[str]
+    connector: str
+    intra_node_dp: int
+    """DP ranks behind each instance's one HTTP server (vllm-router routes to a rank itself)."""
 
 
 @dataclass(frozen=True)
@@ -32,6 +46,19 @@ class VllmRouter:
         return ["vllm-router", "--host", bind, "--port", str(port), "--worker-urls", *workers,
                 "--policy", "round_robin", "--prometheus-port", str(metrics_port)]  # fmt: skip
 
+    def pd_argv(self, port: int, bind: str, pd: PdWorkers, metrics_port: int) -> list[str]:
+        argv = ["vllm-router", "--policy", "round_robin", "--vllm-pd-disaggregation"]
+        for url, bootstrap in pd.prefill:
+            # With Mooncake it asks PREFILL_HOST:8998/query for the KV cache's whereabouts unless told another port.
+            other = bootstrap is not None and bootstrap != MOONCAKE_BOOTSTRAP_PORT
+            argv += ["--prefill", url, *([str(bootstrap)] if other else [])]
+        for url in pd.decode:
+            argv += ["--decode", url]
+        argv += ["--host", bind, "--port", str(port)]
+        if pd.intra_node_dp > 1:
+            argv += ["--intra-node-data-parallel-size", str(pd.intra_node_dp)]
+        return [*argv, "--kv-connector", pd.connector, "--prometheus-port", str(metrics_port)]
+
 
 @dataclass(frozen=True)
 class SglangRouter:
@@ -43,6 +70,14 @@ class SglangRouter:
         return ["python3", "-m", "sglang_router.launch_router", "--host", bind, "--port", str(port),
                 "--worker-urls", *workers, "--policy", "round_robin",
                 "--prometheus-port", str(metrics_port)]  # fmt: skip
+
+    def pd_argv(self, port: int, bind: str, pd: PdWorkers, metrics_port: int) -> list[str]:
+        argv = ["python3", "-m", "sglang_router.launch_router", "--pd-disaggregation"]
+        for url, bootstrap in pd.prefill:
+            argv += ["--prefill", url, *([str(bootstrap)] if bootstrap is not None else [])]
+        for url in pd.decode:
+            argv += ["--decode", url]
+        return [*argv, "--host", bind, "--port", str(port), "--prometheus-port", str(metrics_port)]
 
 
 _ALL: tuple[Router, ...] = (VllmRouter(), SglangRouter())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -56,6 +56,23 @@ class SglangMtp(_Strict):
     num_draft_tokens: int = Field(gt=0)
 
 
+class RoleArgs(_Strict):
+    args: tuple[str, ...] = ()
+    env: dict[str, str] = Field(default_factory=dict)
+
+
+class PdRecipe(_Strict):
+    """What a prefill/decode deployment adds to the recipe: on both roles, on each, and to each connector's config."""
+
+    args: tuple[str, ...] = ()
+    env: dict[str, str] = Field(default_factory=dict)
+    prefill: RoleArgs = Field(default_factory=RoleArgs)
+    decode: RoleArgs = Field(default_factory=RoleArgs)
+    kv_transfer_extra: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="per connector (nixl, mooncake): keys added to --kv-transfer-config"
+    )
+
+
 class EngineRecipe(_Strict):
     min_version: str
     guide_version: str | None = Field(default=None, description="the version the upstream guide was written for")
@@ -63,6 +80,7 @@ class EngineRecipe(_Strict):
     expert_parallel: bool = False
     args: tuple[str, ...] = ()
     env: dict[str, str] = Field(default_factory=dict)
+    pd: PdRecipe = Field(default_factory=PdRecipe)
 
 
 class VllmRecipe(EngineRecipe):

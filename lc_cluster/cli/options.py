@@ -120,6 +120,27 @@ _PLAN_OPTIONS: list[tuple[str, Any, Any]] = [
         ],
         None,
     ),
+    (
+        "prefill",
+        Annotated[
+            str | None,
+            typer.Option(
+                "--prefill", help="Prefill instances, e.g. gpus=4,dp=4 (keys: instances nodes gpus tp dp ep pp)."
+            ),
+        ],
+        None,
+    ),
+    ("decode", Annotated[str | None, typer.Option("--decode", help="Decode instances, as --prefill.")], None),
+    (
+        "kv_connector",
+        Annotated[
+            str | None,
+            typer.Option(
+                "--kv-connector", help="KV transfer for prefill/decode: nixl or mooncake; default: the engine's."
+            ),
+        ],
+        None,
+    ),
     ("model_file", ModelFiles, None),
 ]
 
@@ -145,6 +166,9 @@ def _asked(values: dict[str, Any]) -> Asked:
         api_key=values["api_key"],
         replicas=values["replicas"],
         router=values["router"],
+        prefill=values["prefill"],
+        decode=values["decode"],
+        kv_connector=values["kv_connector"],
         model_files=tuple(values["model_file"] or ()),
     )
 

@@ -48,6 +48,10 @@ class NodeCommand:
 class Engine(EngineRules, Protocol):
     managed_flags: frozenset[str]
     """Flags lc-cluster sets from the plan; --engine-arg may not set them."""
+    kv_connectors: dict[str, str]
+    """The KV connectors of prefill/decode deployments, each with the first release that has it."""
+    default_kv_connector: str
+    default_kv_ports: dict[str, int]
 
     def build(self, plan: Plan) -> list[NodeCommand]:
         """The exact argv and environment of every node, in node order; node 0 is the head."""
@@ -95,6 +99,7 @@ def listen_args(plan: Plan, default_port: int) -> list[str]:
     args = []
     if plan.request.bind is not None:
         args += ["--host", plan.request.bind]
-    if plan.http_port != default_port:
+    # An explicit port is shown even where it is the default (the instances of a multi-instance job all get one).
+    if plan.http_port != default_port or plan.request.ports.http is not None:
         args += ["--port", str(plan.http_port)]
     return args

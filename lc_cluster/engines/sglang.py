@@ -14,10 +14,20 @@ EP_SIZE_FLAG_SINCE = "0.5.2"
 _DIST_INIT_EXTRA_PORTS = 6
 
 
+# --disaggregation-transfer-backend: both in every release the catalog supports (read in 0.5.1.post3's
+# server_args.py); the bootstrap port's default there is 8998.
+KV_CONNECTORS = {"mooncake": "0.5.1", "nixl": "0.5.1"}
+_BOOTSTRAP_PORT = 8998
+KV_PORTS = {"mooncake": _BOOTSTRAP_PORT, "nixl": _BOOTSTRAP_PORT}
+
+
 class Sglang:
     name = "sglang"
     default_version = "0.5.23"
     default_http_port = 30000
+    kv_connectors = KV_CONNECTORS
+    default_kv_connector = "mooncake"
+    default_kv_ports = KV_PORTS
     memory_utilization = 0.88
     ready_path = "/health"
     # --config FILE (YAML) arrived in 0.5.3; before it the key could only be given as --api-key, in argv.
@@ -29,6 +39,7 @@ class Sglang:
             "--tp", "--tp-size", "--tensor-parallel-size", "--dp", "--dp-size", "--ep", "--ep-size", "--pp-size",
             "--enable-ep-moe", "--nnodes", "--node-rank", "--dist-init-addr", "--port", "--model", "--model-path",
             "--host", "--pipeline-parallel-size", "--data-parallel-size", "--expert-parallel-size",
+            "--disaggregation-mode", "--disaggregation-transfer-backend", "--disaggregation-bootstrap-port",
         }
     )  # fmt: skip
 
@@ -56,6 +67,8 @@ class Sglang:
         if layout.nodes > 1:
             last = ports.dist_init + _DIST_INIT_EXTRA_PORTS + layout.dp
             uses.append(PortUse("dist-init and its ZMQ ports", ports.dist_init, last, "head"))
+        if ports.kv_transfer is not None:
+            uses.append(PortUse("PD bootstrap", ports.kv_transfer, ports.kv_transfer, "head"))
         return uses
 
     def build(self, plan: Plan) -> list[NodeCommand]:
@@ -71,7 +84,7 @@ class Sglang:
         common += ["--tp", str(layout.tp)]
         if layout.pp > 1:
             common += ["--pp-size", str(layout.pp)]
-        tail = [*self._mtp_args(plan, recipe), *listen_args(plan, self.default_http_port)]
+        tail = [*self._mtp_args(plan, recipe), *listen_args(plan, self.default_http_port), *self._pd_args(plan)]
         if plan.api_key:
             # The batch script writes the key into this file (mode 0600) on each node; SGLang reads it in-process.
             tail += ["--config", API_KEY_CONFIG]
@@ -84,6 +97,29 @@ class Sglang:
             return ["--nnodes", str(layout.nodes), "--node-rank", str(node), "--dist-init-addr", dist_init]
 
         return [NodeCommand(index=i, argv=(*common, *rank_args(i), *tail), env=dict(env)) for i in range(layout.nodes)]
+
+    @staticmethod
+    def bootstrap_port(plan: Plan) -> int:
+        """Where a prefill instance's head waits for decode instances to fetch KV caches; the router names it."""
+        return plan.request.ports.kv_transfer or _BOOTSTRAP_PORT
+
+    @classmethod
+    def _pd_args(cls, plan: Plan) -> list[str]:
+        role = plan.request.role
+        if role == "serve":
+            return []
+        args = [
+            "--disaggregation-mode",
+            role,
+            "--disaggregation-transfer-backend",
+            plan.request.kv_connector or "mooncake",
+        ]
+        if role == "prefill":
+            args += ["--disaggregation-bootstrap-port", str(cls.bootstrap_port(plan))]
+        devices = ib_devices(plan.request.fabric.ib_hca)
+        if devices:
+            args += ["--disaggregation-ib-device", devices]
+        return args
 
     @staticmethod
     def _mtp_args(plan: Plan, recipe: SglangRecipe) -> list[str]:
@@ -102,3 +138,11 @@ class Sglang:
             "--speculative-eagle-topk",
             str(mtp.eagle_topk),
         ]
+
+
+def ib_devices(ib_hca: str | None) -> str | None:
+    """The HCAs of an NCCL_IB_HCA list as SGLang's --disaggregation-ib-device wants them (mlx5_0,mlx5_1): without
+    NCCL's exact-match '=' and port suffixes. An exclusion list ('^...') names no devices to use."""
+    if not ib_hca or ib_hca.startswith("^"):
+        return None
+    return ",".join(part.split(":")[0] for part in ib_hca.lstrip("=").split(","))

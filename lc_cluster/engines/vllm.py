@@ -16,11 +16,22 @@ from lc_cluster.engines.base import (
 from lc_cluster.errors import PlanRefused
 from lc_cluster.planning import Layout, Plan, PortOptions, PortUse
 
+# vLLM's KV connectors for prefill/decode: class name and default KV port; and the first release with each in-tree.
+# NixlConnector: in every release the catalog supports. MooncakeConnector: in-tree from 0.13.0 (Mooncake's own
+# mooncake-wheel README: 0.10.1-0.12.0 need its out-of-tree module instead).
+_CONNECTOR_CLASSES = {"nixl": "NixlConnector", "mooncake": "MooncakeConnector"}
+KV_CONNECTORS = {"nixl": "0.10.0", "mooncake": "0.13.0"}
+# VLLM_NIXL_SIDE_CHANNEL_PORT's and VLLM_MOONCAKE_BOOTSTRAP_PORT's defaults.
+KV_PORTS = {"nixl": 5600, "mooncake": 8998}
+
 
 class Vllm:
     name = "vllm"
     default_version = "0.33.0"
     default_http_port = 8000
+    kv_connectors = KV_CONNECTORS
+    default_kv_connector = "nixl"
+    default_kv_ports = KV_PORTS
     memory_utilization = 0.90
     ready_path = "/health"
     # VLLM_API_KEY: read from the environment by every release the catalog supports (vllm/envs.py).
@@ -33,7 +44,7 @@ class Vllm:
             "--data-parallel-size-local", "--data-parallel-start-rank", "--data-parallel-rank",
             "--data-parallel-address", "--data-parallel-rpc-port", "--headless", "--enable-expert-parallel",
             "--nnodes", "--node-rank",
-            "--master-addr", "--master-port", "--port", "--host", "--speculative-config",
+            "--master-addr", "--master-port", "--port", "--host", "--speculative-config", "--kv-transfer-config",
             # vLLM's short aliases of the data-parallel flags.
             "-dpl", "-dpa", "-dpr", "-dpp", "-dpb", "-ep",
         }
@@ -64,6 +75,10 @@ class Vllm:
             uses.append(PortUse("torch.distributed master", ports.master, ports.master, "head"))
         elif layout.nodes > 1:
             uses.append(PortUse("DP RPC", ports.dp_rpc, ports.dp_rpc, "head"))
+        if ports.kv_transfer is not None:
+            # One side-channel or bootstrap port per rank, counted up from the base.
+            last = ports.kv_transfer + layout.tp * layout.pp * layout.dp - 1
+            uses.append(PortUse("KV transfer", ports.kv_transfer, last, "every node"))
         return uses
 
     def build(self, plan: Plan) -> list[NodeCommand]:
@@ -80,6 +95,8 @@ class Vllm:
         if layout.pp > 1:
             common += ["--pipeline-parallel-size", str(layout.pp)]
         tail = [*recipe.args, *self._mtp_args(plan, recipe), *listen_args(plan, self.default_http_port)]
+        pd_args, pd_env = self._pd(plan, recipe)
+        tail += pd_args
 
         env = {
             "VLLM_HOST_IP": NODE_IP,
@@ -87,6 +104,7 @@ class Vllm:
             **({"VLLM_API_KEY": API_KEY} if plan.api_key else {}),
             **network_env(plan),
             **recipe.env,
+            **pd_env,
         }
         return [
             NodeCommand(index=i, argv=(*common, *self._rank_args(plan, i), *tail), env=dict(env))
@@ -116,6 +134,26 @@ class Vllm:
         if node > 0:
             args += ["--data-parallel-start-rank", str(layout.start_rank(node))]
         return [*args, "--data-parallel-address", HEAD_IP, "--data-parallel-rpc-port", str(ports.dp_rpc)]
+
+    @staticmethod
+    def _pd(plan: Plan, recipe: VllmRecipe) -> tuple[list[str], dict[str, str]]:
+        """A prefill or decode instance: the recipe's PD flags, and the connector that moves the KV cache."""
+        role = plan.request.role
+        if role == "serve":
+            return [], {}
+        connector = plan.request.kv_connector or "nixl"
+        name = _CONNECTOR_CLASSES[connector]
+        pd = recipe.pd
+        # kv_both: each engine can send and receive, which both connectors' current releases expect of either role.
+        config = {"kv_connector": name, "kv_role": "kv_both", **pd.kv_transfer_extra.get(connector, {})}
+        args = [*pd.args, *getattr(pd, role).args, "--kv-transfer-config", compact_json(config)]
+        port = str(plan.request.ports.kv_transfer or KV_PORTS[connector])
+        env = {**pd.env, **getattr(pd, role).env}
+        if connector == "nixl":
+            env |= {"VLLM_NIXL_SIDE_CHANNEL_HOST": NODE_IP, "VLLM_NIXL_SIDE_CHANNEL_PORT": port}
+        else:
+            env["VLLM_MOONCAKE_BOOTSTRAP_PORT"] = port
+        return args, env
 
     @staticmethod
     def _mtp_args(plan: Plan, recipe: VllmRecipe) -> list[str]:

@@ -3,7 +3,7 @@
 from lc_cluster.planning.layout import Layout
 from lc_cluster.planning.memory import MemoryBudget
 from lc_cluster.planning.planner import Plan, make_plan
-from lc_cluster.planning.request import Fabric, Overrides, PlanRequest, PortOptions
+from lc_cluster.planning.request import Fabric, Overrides, PlanRequest, PortOptions, Role, RoleSpec
 from lc_cluster.planning.rules import EngineRules, PortUse
 
 __all__ = [
@@ -16,5 +16,7 @@ __all__ = [
     "PlanRequest",
     "PortOptions",
     "PortUse",
+    "Role",
+    "RoleSpec",
     "make_plan",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from lc_cluster.catalog import GpuSpec, ModelSpec
 
@@ -34,10 +35,26 @@ class PortOptions:
     dp_rpc: int = 13345
     dist_init: int = 5000
     master: int = 29501
+    kv_transfer: int | None = None
+    """A prefill/decode instance's KV transfer port (bootstrap or side channel); None: the engine's default."""
 
     def http_or(self, default: int) -> int:
         """The HTTP port asked for (0 included, which the port check then refuses), else the engine's default."""
         return self.http if self.http is not None else default
+
+
+Role = Literal["serve", "prefill", "decode"]
+
+
+@dataclass(frozen=True)
+class RoleSpec:
+    """How one role of a prefill/decode deployment is laid out: its instances, and each one's nodes and GPUs."""
+
+    instances: int = 1
+    nodes: int = 1
+    gpus: int | None = None
+    """GPUs per node of each instance; None: whole nodes."""
+    overrides: Overrides = field(default_factory=Overrides)
 
 
 @dataclass(frozen=True)
@@ -65,3 +82,9 @@ class PlanRequest:
     """Identical engine instances, which share the nodes' GPUs evenly and sit behind one router."""
     router: str | None = None
     """The router in front of several instances; None: the engine's own."""
+    role: Role = "serve"
+    """What this instance does: the whole job (serve), or one side of prefill/decode disaggregation."""
+    prefill: RoleSpec | None = None
+    decode: RoleSpec | None = None
+    kv_connector: str | None = None
+    """How KV caches move from prefill to decode (nixl, mooncake); None: the engine's default."""

@@ -34,6 +34,8 @@ LIMITS = {
     "port-conflict",
     "replicas",
     "api-key",
+    "roles-fit",
+    "kv-connector",
 }
 # Flags whose value differs from node to node by design; everything else must be identical on every node.
 PER_NODE = {"--node-rank", "--data-parallel-start-rank", "--headless"}
