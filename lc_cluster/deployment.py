@@ -17,6 +17,7 @@ from lc_cluster.errors import LcError, PlanRefused
 from lc_cluster.placement import place
 from lc_cluster.planning import Fabric, Overrides, Plan, PlanRequest, PortOptions, PortUse, Role, RoleSpec, make_plan
 from lc_cluster.planning.ports import check_ports
+from lc_cluster.planning.quirks import quirk_doc
 from lc_cluster.routers import DEFAULT_ROUTER, METRICS_PORT, PdWorkers, get_router
 
 if TYPE_CHECKING:
@@ -55,6 +56,8 @@ class Asked:
     decode: str | None = None
     """Role layouts as the CLI takes them: 'instances=1,nodes=1,gpus=4,tp=1,dp=4,ep=4,pp=1' (any subset)."""
     kv_connector: str | None = None
+    quirks: bool = True
+    """Plan around the known engine defects; False shows the raw commands."""
     model_files: tuple[Path, ...] = ()
 
 
@@ -97,6 +100,7 @@ def resolve(asked: Asked, cluster: ClusterFile | None) -> PlanRequest:
         prefill=role_spec(asked.prefill, "--prefill"),
         decode=role_spec(asked.decode, "--decode"),
         kv_connector=asked.kv_connector,
+        quirks=catalog.quirks if asked.quirks else (),
     )
 
 
@@ -205,6 +209,7 @@ class Deployment:
             "http_port": self.entry_port,
             "ready": {"path": self.ready_path, "timeout_s": plan.ready_timeout_s},
             "api_key": plan.api_key,
+            "quirks": [quirk_doc(q, plan.engine_version) for q in plan.quirks],
             "engine_args": list(plan.request.engine_args),
             "processes": [p.as_dict() for p in self.processes],
         }
@@ -255,7 +260,7 @@ def deploy(request: PlanRequest) -> Deployment:
 
 
 def _commands(engine: Engine, plan: Plan, head: str = HEAD_IP) -> tuple[NodeCommand, ...]:
-    commands = engine.build(plan)
+    commands = [_with_quirks(c, plan) for c in engine.build(plan)]
     check_user_args(engine, commands, plan.request.engine_args)
     return tuple(
         replace(
@@ -266,6 +271,18 @@ def _commands(engine: Engine, plan: Plan, head: str = HEAD_IP) -> tuple[NodeComm
         )
         for c in commands
     )
+
+
+def _with_quirks(command: NodeCommand, plan: Plan) -> NodeCommand:
+    """The fixes of the known defects the plan meets, where the command does not already say otherwise."""
+    argv, env = list(command.argv), dict(command.env)
+    for quirk in plan.quirks:
+        if quirk.action != "fix":
+            continue
+        if not quirk.args or quirk.args[0] not in argv:
+            argv += quirk.args
+        env = {**quirk.env, **env}
+    return replace(command, argv=tuple(argv), env=env)
 
 
 # The router's port where --port leaves it open: vllm-router's own default, unless the engine's instances hold it.

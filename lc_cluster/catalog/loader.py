@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from lc_cluster import validate
-from lc_cluster.catalog.schema import GpuFile, GpuSpec, ModelSpec
+from lc_cluster.catalog.schema import GpuFile, GpuSpec, ModelSpec, Quirk, QuirkFile
 from lc_cluster.errors import CatalogError
 from lc_cluster.paths import config_home
 from lc_cluster.strict import describe
@@ -67,6 +67,7 @@ def _resolve(
 class Catalog:
     models: dict[str, ModelSpec]
     gpus: dict[str, GpuSpec]
+    quirks: tuple[Quirk, ...] = ()
 
     def model(self, ref: str) -> ModelSpec:
         """A model by catalog name, alias or source (hub id), case-insensitively."""
@@ -133,4 +134,9 @@ def _load(user_dirs: tuple[Path, ...], extra_files: tuple[Path, ...]) -> Catalog
         gpu_file = GpuFile.model_validate(_read_yaml(gpu_path))
     except ValidationError as exc:
         raise CatalogError(f"{gpu_path}: {describe(exc, GpuFile)}") from None
-    return Catalog(models=models, gpus={g.name: g for g in gpu_file.gpus})
+    quirk_path = BUILTIN / "quirks.yaml"
+    try:
+        quirk_file = QuirkFile.model_validate(_read_yaml(quirk_path))
+    except ValidationError as exc:
+        raise CatalogError(f"{quirk_path}: {describe(exc, QuirkFile)}") from None
+    return Catalog(models=models, gpus={g.name: g for g in gpu_file.gpus}, quirks=quirk_file.quirks)

@@ -151,3 +151,38 @@ class GpuSpec(_Strict):
 
 class GpuFile(_Strict):
     gpus: tuple[GpuSpec, ...]
+
+
+class Quirk(_Strict):
+    """A known engine defect: which releases, models and features it hits, what it looks like, what avoids it, and
+    the evidence (a dated run on named hardware, or an upstream issue)."""
+
+    id: str
+    engine: EngineName
+    versions: str = Field(description="PEP 440 specifiers of the releases it applies to, e.g. '>=0.22.0,<0.25.0'")
+    verified: tuple[str, ...] = Field(description="the releases it was measured on; the rest of the range is not")
+    families: tuple[str, ...]
+    when: Literal["always", "mtp"] = "always"
+    action: Literal["fix", "advise", "refuse"] = Field(
+        description="fix: args/env applied to the plan; advise: shown, not applied; refuse: the plan is refused"
+    )
+    args: tuple[str, ...] = ()
+    env: dict[str, str] = Field(default_factory=dict)
+    symptom: str
+    evidence: str
+    instead: str | None = Field(default=None, description="refuse: what to do instead")
+
+    @field_validator("versions")
+    @classmethod
+    def _versions(cls, v: str) -> str:
+        from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+        try:
+            SpecifierSet(v)
+        except InvalidSpecifier:
+            raise ValueError(f"{v!r} is not a version range such as '>=0.22.0,<0.25.0'") from None
+        return v
+
+
+class QuirkFile(_Strict):
+    quirks: tuple[Quirk, ...]

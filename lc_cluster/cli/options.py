@@ -141,6 +141,14 @@ _PLAN_OPTIONS: list[tuple[str, Any, Any]] = [
         ],
         None,
     ),
+    (
+        "quirks",
+        Annotated[
+            bool,
+            typer.Option("--quirks/--no-quirks", help="Plan around known engine defects (see the plan's quirks)."),
+        ],
+        True,
+    ),
     ("model_file", ModelFiles, None),
 ]
 
@@ -169,6 +177,7 @@ def _asked(values: dict[str, Any]) -> Asked:
         prefill=values["prefill"],
         decode=values["decode"],
         kv_connector=values["kv_connector"],
+        quirks=values["quirks"],
         model_files=tuple(values["model_file"] or ()),
     )
 

@@ -19,6 +19,7 @@ def plan(asked: Asked, cluster: str | None, as_json: o.JsonFlag = False) -> None
 
     With --cluster, the plan is the job 'serve' would submit there: the same argv and environment on every node."""
     from lc_cluster.deployment import deploy, resolve
+    from lc_cluster.planning.quirks import verified_note
 
     if cluster is not None:
         from lc_cluster.jobs.job import prepare
@@ -59,6 +60,11 @@ def plan(asked: Asked, cluster: str | None, as_json: o.JsonFlag = False) -> None
     )
     what = "every instance's head" if deployment.router else "the head"
     out.print(f"Ready when GET {p.ready_path} on {what} answers 200, within {p.ready_timeout_s} s.")
+    for quirk in p.quirks:
+        what = {"fix": "applied", "advise": "not applied, try if hit"}[quirk.action]
+        change = " ".join([*quirk.args, *(f"{k}={v}" for k, v in quirk.env.items())]) or "no known fix"
+        out.print(f"Quirk {quirk.id} ({what}: {change}): {quirk.symptom}. Evidence: {quirk.evidence} "
+                  f"({verified_note(quirk, p.engine_version)}).", markup=False)  # fmt: skip
     if p.api_key:
         out.print("API key: required; serve makes one per job, 0600 in the state directory, and ask sends it.")
     else:

@@ -8,11 +8,12 @@ from packaging.version import InvalidVersion, Version
 
 from lc_cluster import validate
 from lc_cluster.catalog import GpuSpec, ModelSpec
-from lc_cluster.catalog.schema import EngineRecipe
+from lc_cluster.catalog.schema import EngineRecipe, Quirk
 from lc_cluster.errors import PlanRefused
 from lc_cluster.planning.layout import Layout, check_expert_parallel, check_shape, divisors, shape
 from lc_cluster.planning.memory import GIB, MIN_KV_TOKENS, MemoryBudget, budget
 from lc_cluster.planning.ports import check_ports
+from lc_cluster.planning.quirks import matching, refuse_known_broken
 from lc_cluster.planning.request import Overrides, PlanRequest
 from lc_cluster.planning.rules import EngineRules
 
@@ -35,6 +36,8 @@ class Plan:
     ready_path: str
     api_key: bool
     """The server requires an API key, which the job generates and `ask` sends."""
+    quirks: tuple[Quirk, ...] = ()
+    """Known defects of this engine release for this model: 'fix' ones are applied to every node's command."""
 
     @property
     def model(self) -> ModelSpec:
@@ -106,6 +109,8 @@ def _plan(request: PlanRequest, rules: EngineRules) -> Plan:
     model, gpu, ov = request.model, request.gpu, request.overrides
     recipe = engine_recipe(model, rules)
     version = resolve_version(request.engine_version, recipe, rules, model)
+    quirks = matching(request.quirks, rules.name, version, model.family, request.mtp)
+    refuse_known_broken(quirks, model.name, rules.name, version)
     if request.mtp and getattr(recipe, "mtp", None) is None:
         raise PlanRefused(
             "mtp", f"the catalog lists no multi-token prediction for {model.name} on {rules.name}: drop --mtp"
@@ -136,6 +141,7 @@ def _plan(request: PlanRequest, rules: EngineRules) -> Plan:
         or int(_READY_BASE_S + _READY_PER_GB_S * model.size_gb),
         ready_path=rules.ready_path,
         api_key=_api_key(request, rules, version),
+        quirks=tuple(quirks),
     )
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from lc_cluster.catalog import GpuSpec, ModelSpec
+from lc_cluster.catalog.schema import Quirk
 
 
 @dataclass(frozen=True)
@@ -88,3 +89,5 @@ class PlanRequest:
     decode: RoleSpec | None = None
     kv_connector: str | None = None
     """How KV caches move from prefill to decode (nixl, mooncake); None: the engine's default."""
+    quirks: tuple[Quirk, ...] = ()
+    """The known engine defects to plan around (the catalog's table; empty with --no-quirks)."""

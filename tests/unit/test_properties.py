@@ -36,6 +36,7 @@ LIMITS = {
     "api-key",
     "roles-fit",
     "kv-connector",
+    "known-broken",
 }
 # Flags whose value differs from node to node by design; everything else must be identical on every node.
 PER_NODE = {"--node-rank", "--data-parallel-start-rank", "--headless"}

@@ -1,0 +1,73 @@
+"""The quirk table: which plans each known defect touches, what the plan does about it, and the table's own rules."""
+
+from __future__ import annotations
+
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
+
+from lc_cluster.catalog import load_catalog
+from tests.conftest import cli, plan_json
+
+FP8 = ["longcat-flash-chat-fp8", "--gpu", "H20-141G"]
+
+
+def _ids(doc: dict[str, object]) -> list[str]:
+    quirks = doc["quirks"]
+    assert isinstance(quirks, list)
+    return [q["id"] for q in quirks]
+
+
+def test_a_measured_release_gets_the_fix_on_every_node_with_its_evidence() -> None:
+    doc = plan_json("longcat-flash-chat", "--gpu", "H800-80G", "--nodes", "2", "--engine-version", "0.22.0")
+    assert _ids(doc) == ["longcat-zero-expert-compile", "longcat-flashinfer-jit"]
+    assert all("--enforce-eager" in p["argv"] for p in doc["processes"])
+    # Advice is shown, not applied.
+    assert not any("--moe-backend" in p["argv"] for p in doc["processes"])
+    assert not any("VLLM_USE_FLASHINFER_SAMPLER" in p["env"] for p in doc["processes"])
+    compile_fix = doc["quirks"][0]
+    assert compile_fix["verified"] == "measured on 0.22.0" and "H100" in compile_fix["evidence"]
+
+
+def test_releases_inside_a_range_but_not_run_say_so() -> None:
+    doc = plan_json(*FP8, "--engine-version", "0.23.1")
+    assert doc["quirks"][0]["verified"] == "measured on 0.22.0 only; 0.23.1 is inferred, not run"
+
+
+def test_no_quirks_shows_the_raw_command() -> None:
+    raw = plan_json(*FP8, "--engine-version", "0.22.0", "--no-quirks")
+    assert raw["quirks"] == [] and "--enforce-eager" not in raw["processes"][0]["argv"]
+
+
+def test_releases_outside_every_range_and_other_models_are_untouched() -> None:
+    assert plan_json(*FP8, "--engine-version", "0.21.0")["quirks"] == []
+    assert plan_json("longcat-flash-lite", "--gpu", "H100-80G", "--engine-version", "0.22.0")["quirks"] == []
+    assert plan_json(*FP8, "-e", "sglang")["quirks"] == []
+
+
+def test_mtp_advice_only_with_mtp() -> None:
+    assert "longcat-mtp-strict-config" not in _ids(plan_json(*FP8, "--engine-version", "0.22.0"))
+    assert "longcat-mtp-strict-config" in _ids(plan_json(*FP8, "--engine-version", "0.22.0", "--mtp"))
+
+
+def test_a_release_that_cannot_load_the_model_is_refused_before_anything_runs() -> None:
+    done = cli("plan", *FP8, "--engine-version", "0.25.0")
+    assert done.returncode == 2
+    assert "does not run on vllm 0.25.0" in done.stderr and "'MoERunner' object has no attribute" in done.stderr
+    assert "use --engine-version 0.22.0" in done.stderr
+    assert cli("plan", *FP8, "--engine-version", "0.25.0", "--no-quirks").returncode == 0
+
+
+def test_every_entry_of_the_table_is_consistent() -> None:
+    catalog = load_catalog()
+    families = {m.family for m in catalog.models.values()}
+    ids = [q.id for q in catalog.quirks]
+    assert len(ids) == len(set(ids))
+    for quirk in catalog.quirks:
+        assert set(quirk.families) <= families, quirk.id
+        assert quirk.verified, f"{quirk.id}: an entry names the releases it was measured on"
+        assert all(SpecifierSet(quirk.versions).contains(Version(v)) for v in quirk.verified), quirk.id
+        assert quirk.evidence.startswith("20") or "github.com" in quirk.evidence, f"{quirk.id}: a dated run or issue"
+        if quirk.action == "fix":
+            assert quirk.args or quirk.env, quirk.id
+        if quirk.action == "refuse":
+            assert quirk.instead and quirk.instead.startswith("use "), quirk.id
