@@ -35,17 +35,10 @@ class Architecture(_Strict):
     max_context: int = Field(gt=0)
 
 
-class LegacyVllmMtp(_Strict):
-    before: str = Field(description="engine versions below this get the legacy form")
-    method: str
-    draft_model: str | None = None
-
-
 class VllmMtp(_Strict):
     method: str
     num_speculative_tokens: int = Field(gt=0)
     num_speculative_tokens_by_arch: dict[str, int] = Field(default_factory=dict)
-    legacy: LegacyVllmMtp | None = None
 
 
 class SglangMtp(_Strict):

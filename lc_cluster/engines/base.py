@@ -88,7 +88,8 @@ def network_env(plan: Plan) -> dict[str, str]:
         env["GLOO_SOCKET_IFNAME"] = net.socket_ifname
         env["NCCL_SOCKET_IFNAME"] = net.socket_ifname
     if net.ib_hca:
-        env["NCCL_IB_HCA"] = net.ib_hca
+        # NCCL matches a plain list by prefix (mlx5_1 also selects mlx5_10); '=' makes it exact, '^' excludes.
+        env["NCCL_IB_HCA"] = net.ib_hca if net.ib_hca[0] in "=^" else "=" + net.ib_hca
     if net.ib_gid_index is not None:
         env["NCCL_IB_GID_INDEX"] = str(net.ib_gid_index)
     return env

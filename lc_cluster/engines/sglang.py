@@ -7,9 +7,9 @@ from lc_cluster.engines.base import API_KEY_CONFIG, HEAD_IP, NODE_IP, NodeComman
 from lc_cluster.errors import PlanRefused
 from lc_cluster.planning import Layout, Plan, PortOptions, PortUse
 
-# SGLang turned --enable-ep-moe into --ep-size after the LongCat guide's release (0.5.1.post3); the old flag still
-# works with a warning, so releases up to the guide's get the guide's form and later ones the current form.
-EP_SIZE_FLAG_SINCE = "0.5.2"
+# SGLang turned --enable-ep-moe into --ep-size; 0.5.2 (the first release that loads LongCat-Flash, the guide's) takes
+# both, so it gets the guide's form and later releases the current one.
+EP_SIZE_FLAG_SINCE = "0.5.3"
 # The dist-init host also opens ZMQ ports PORT+1 .. PORT+6+dp.
 _DIST_INIT_EXTRA_PORTS = 6
 
@@ -46,7 +46,7 @@ class Sglang:
     def recipe(self, model: ModelSpec) -> SglangRecipe | None:
         return model.engines.sglang
 
-    def check_layout(self, layout: Layout) -> None:
+    def check_layout(self, layout: Layout, version: str) -> None:
         if layout.dp > 1:
             raise PlanRefused(
                 "engine-dp",

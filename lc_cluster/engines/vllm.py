@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from packaging.version import Version
+
 from lc_cluster.catalog.schema import ModelSpec, VllmRecipe
 from lc_cluster.engines.base import (
     API_KEY,
@@ -23,6 +25,12 @@ _CONNECTOR_CLASSES = {"nixl": "NixlConnector", "mooncake": "MooncakeConnector"}
 KV_CONNECTORS = {"nixl": "0.10.0", "mooncake": "0.13.0"}
 # VLLM_NIXL_SIDE_CHANNEL_PORT's and VLLM_MOONCAKE_BOOTSTRAP_PORT's defaults.
 KV_PORTS = {"nixl": 5600, "mooncake": 8998}
+
+
+# VLLM_ENGINE_READY_TIMEOUT_S is read from this release on (vllm/envs.py of the released wheels).
+READY_TIMEOUT_SINCE = "0.14.0"
+# --nnodes/--node-rank/--master-addr/--master-port, which a replica spanning nodes needs, exist from this release on.
+MULTI_NODE_SINCE = "0.11.1"
 
 
 class Vllm:
@@ -53,7 +61,13 @@ class Vllm:
     def recipe(self, model: ModelSpec) -> VllmRecipe | None:
         return model.engines.vllm
 
-    def check_layout(self, layout: Layout) -> None:
+    def check_layout(self, layout: Layout, version: str) -> None:
+        if layout.spans_nodes and Version(version) < Version(MULTI_NODE_SINCE):
+            raise PlanRefused(
+                "engine-version",
+                f"a replica of {layout.replica_gpus} GPUs spans nodes, and vLLM {version} has no --nnodes/--node-rank "
+                f"to start one: use --engine-version {MULTI_NODE_SINCE} or newer, or keep TP x PP within a node",
+            )
         if layout.spans_nodes and layout.dp > 1:
             raise PlanRefused(
                 "engine-dp",
@@ -100,7 +114,12 @@ class Vllm:
 
         env = {
             "VLLM_HOST_IP": NODE_IP,
-            "VLLM_ENGINE_READY_TIMEOUT_S": str(plan.ready_timeout_s),
+            # Read from 0.14.0 on; older releases have no start-up deadline of their own, only the job's poller.
+            **(
+                {}
+                if older_than(plan, READY_TIMEOUT_SINCE)
+                else {"VLLM_ENGINE_READY_TIMEOUT_S": str(plan.ready_timeout_s)}
+            ),
             **({"VLLM_API_KEY": API_KEY} if plan.api_key else {}),
             **network_env(plan),
             **recipe.env,
@@ -161,11 +180,6 @@ class Vllm:
         if not plan.request.mtp or mtp is None:
             return []
         tokens = mtp.num_speculative_tokens_by_arch.get(plan.gpu.arch, mtp.num_speculative_tokens)
-        legacy = mtp.legacy
-        if legacy is not None and older_than(plan, legacy.before):
-            # Releases of the guides' time knew only the per-model method name and spelled the flag this way.
-            config: dict[str, object] = {"num_speculative_tokens": tokens, "method": legacy.method}
-            if legacy.draft_model:
-                config = {"model": legacy.draft_model, **config}
-            return ["--speculative_config", compact_json(config)]
+        # Always the model's own MTP head: the guides' per-model method name was only ever an alias of 'mtp', and their
+        # "model" key made 0.11.x draft from another checkpoint (the BF16 one, for the FP8 model).
         return ["--speculative-config", compact_json({"method": mtp.method, "num_speculative_tokens": tokens})]

@@ -121,7 +121,7 @@ def _plan(request: PlanRequest, rules: EngineRules) -> Plan:
     )
     check_shape(tp, pp, dp, request.nodes, request.gpus_per_node, model)
     layout = Layout(tp=tp, pp=pp, dp=dp, ep=1, nodes=request.nodes, gpus_per_node=request.gpus_per_node)
-    rules.check_layout(layout)
+    rules.check_layout(layout, version)
     layout = replace(layout, ep=_expert_parallel(ov, recipe, model, layout, rules))
     check_expert_parallel(layout.ep, model)
 

@@ -33,8 +33,8 @@ class EngineRules(Protocol):
 
     def recipe(self, model: ModelSpec) -> EngineRecipe | None: ...
 
-    def check_layout(self, layout: Layout) -> None:
-        """Raise PlanRefused for layouts the engine's launcher cannot start."""
+    def check_layout(self, layout: Layout, version: str) -> None:
+        """Raise PlanRefused for layouts the engine's launcher (of this release) cannot start."""
 
     def experts_shard_over(self, layout: Layout) -> int:
         """How many GPUs share the routed experts of one layer (with or without expert parallelism)."""

@@ -125,4 +125,5 @@ def test_init_writes_a_cluster_file_that_loads_and_dry_run_prints_the_script(tmp
     dry = cli("serve", "longcat-flash-chat", "--cluster", str(path), "--nodes", "2", "--dry-run")
     assert dry.returncode == 0, dry.stderr
     assert dry.stdout.startswith("#!/bin/bash") and "#SBATCH --partition=gpu" in dry.stdout
-    assert "NCCL_IB_HCA=mlx5_0,mlx5_1,mlx5_2,mlx5_3" in dry.stdout
+    # Exact names: NCCL would take mlx5_1 as a prefix of mlx5_10 too.
+    assert "NCCL_IB_HCA==mlx5_0,mlx5_1,mlx5_2,mlx5_3" in dry.stdout
