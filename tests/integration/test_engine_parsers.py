@@ -1,0 +1,95 @@
+"""Every command lc-cluster plans, and every upstream guide's, parsed by the real program's own argument parser: the
+CPU build of vLLM (the release the sandbox runs, which the plans here name) and the routers from PyPI. A flag that
+does not exist, a wrong choice or malformed JSON in a config fails here."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lc_cluster.paths import cache_home
+from lc_cluster.sandbox import engine_env
+from tests.conftest import plan_json
+from tests.unit.argv import GOLDEN, golden
+
+PARSE = Path(__file__).with_name("parse_argv.py")
+VERSION = engine_env.VLLM_CPU
+# Run-time placeholders, as a node fills them in.
+FILLED = {"${HEAD_IP}": "10.0.0.1", "${NODE_IP}": "10.0.0.2", "${IP_OF_NODE_1}": "10.0.0.3",
+          "${IP_OF_NODE_2}": "10.0.0.4", "${LC_JOB_DIR}": "/shared/logs/7"}  # fmt: skip
+PLANS = [
+    ["longcat-flash-chat-fp8", "--gpu", "H20-141G"],
+    ["longcat-flash-chat-fp8", "--gpu", "H20-141G", "--mtp"],
+    ["longcat-flash-chat", "--gpu", "H800-80G", "--nodes", "2"],
+    ["longcat-flash-chat", "--gpu", "H800-80G", "--nodes", "2", "--tp", "16"],
+    ["longcat-flash-lite", "--gpu", "H100-80G", "--replicas", "4"],
+    ["deepseek-v4-flash", "--gpu", "H200", "--gpus-per-node", "4", "--mtp"],
+    ["deepseek-v4-flash", "--gpu", "H200", "--prefill", "gpus=4,dp=4", "--decode", "gpus=4,dp=4", "--kv-connector",
+     "mooncake"],
+    ["deepseek-v4-flash", "--gpu", "H200", "--prefill", "gpus=4,dp=4", "--decode", "gpus=4,dp=4", "--router",
+     "sglang-router"],
+    ["tiny", "--gpu", "H100-80G", "--replicas", "2", "--router", "vllm-router", "--engine-arg", "--max-num-seqs=8"],
+]  # fmt: skip
+
+
+def _fill(argv: list[str]) -> list[str]:
+    out = []
+    for arg in argv:
+        for key, value in FILLED.items():
+            arg = arg.replace(key, value)
+        out.append(arg)
+    return out
+
+
+def _planned() -> dict[str, list[list[str]]]:
+    """Each program's command lines: engines without the program words, routers as their launchers take them."""
+    found: dict[str, list[list[str]]] = {"vllm": [], "vllm_router": [], "sglang_router": []}
+    for args in PLANS:
+        for process in plan_json(*args, "--engine-version", VERSION)["processes"]:
+            argv = _fill(process["argv"])
+            if argv[:2] == ["vllm", "serve"]:
+                found["vllm"].append(argv[2:])
+            elif argv[0] == "vllm-router":
+                found["vllm_router"].append(argv[1:])
+            else:
+                assert argv[:3] == ["python3", "-m", "sglang_router.launch_router"], argv
+                found["sglang_router"].append(argv[3:])
+    for path in sorted(GOLDEN.glob("vllm-*.sh")):
+        argv = golden(path.stem, MASTER_IP="10.0.0.1", PREFILL="10.0.0.1", DECODE="10.0.0.1", HOST="127.0.0.1")
+        if argv[:2] == ["vllm", "serve"]:
+            found["vllm"].append(argv[2:])
+        else:
+            found["vllm_router"].append(argv[1:])
+    return found
+
+
+def _parse(python: Path, kind: str, argvs: list[list[str]]) -> list[Any]:
+    done = subprocess.run([str(python), str(PARSE), kind], input=json.dumps(argvs), capture_output=True, text=True,
+                          timeout=600, check=False, cwd="/")  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    errors: list[Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return errors
+
+
+@pytest.fixture(scope="module")
+def pythons() -> dict[str, Path]:
+    cache = cache_home()
+    engine_env.ensure_vllm(cache)
+    engine_env.ensure_routers(cache)
+    routers = engine_env.router_venv(cache) / "bin" / "python"
+    return {"vllm": engine_env.venv_dir(cache) / "bin" / "python", "vllm_router": routers, "sglang_router": routers}
+
+
+@pytest.mark.parametrize("kind", ["vllm", "vllm_router", "sglang_router"])
+def test_every_planned_and_guide_command_parses(pythons: dict[str, Path], kind: str) -> None:
+    argvs = _planned()[kind]
+    assert argvs, f"no {kind} command planned"
+    # The control: a flag the program does not have must be caught, or this test proves nothing.
+    errors = _parse(pythons[kind], kind, [*argvs, [*argvs[0], "--no-such-flag-lc"]])
+    assert errors[-1] and "--no-such-flag-lc" in errors[-1]
+    bad = [(argv, error) for argv, error in zip(argvs, errors, strict=False) if error]
+    assert not bad, f"{len(bad)} of {len(argvs)} {kind} command lines do not parse: {bad[:3]}"
