@@ -79,6 +79,19 @@ def chat(endpoint: str, prompt: str, api_key: str | None = None, max_tokens: int
     return {"model": model, "answer": _printable(str(content)), "usage": usage if isinstance(usage, dict) else {}}
 
 
+def completion(endpoint: str, prompt: str, api_key: str | None = None, max_tokens: int = 16) -> str:
+    """A short plain generation: the text the model continued PROMPT with."""
+    models = _call(f"{endpoint}/v1/models", api_key).get("data")
+    model = str(models[0]["id"]) if isinstance(models, list) and models and isinstance(models[0], dict) else ""
+    answer = _call(f"{endpoint}/v1/completions", api_key, {"model": model, "prompt": prompt, "max_tokens": max_tokens})
+    try:
+        return _printable(str(answer["choices"][0]["text"]))
+    except (KeyError, IndexError, TypeError):
+        raise LcError(
+            f"{endpoint} answered a completion without text: {_printable(json.dumps(answer))[:200]}"
+        ) from None
+
+
 def chat_via(netns: str | None, endpoint: str, prompt: str, api_key: str | None) -> dict[str, Any]:
     if netns is None:
         return chat(endpoint, prompt, api_key)

@@ -11,7 +11,17 @@ from lc_cluster.errors import LcError, PlanRefused
 
 
 def build() -> typer.Typer:
-    from lc_cluster.cli import catalog_cmds, init_cmd, jobs_cmd, mirror_cmd, plan_cmd, sandbox_cmd, serve_cmd, up_cmd
+    from lc_cluster.cli import (
+        canary_cmd,
+        catalog_cmds,
+        init_cmd,
+        jobs_cmd,
+        mirror_cmd,
+        plan_cmd,
+        sandbox_cmd,
+        serve_cmd,
+        up_cmd,
+    )  # fmt: skip
 
     app = typer.Typer(
         name="lc-cluster",
@@ -20,7 +30,7 @@ def build() -> typer.Typer:
         add_completion=False,
         pretty_exceptions_enable=False,
     )
-    for module in (catalog_cmds, plan_cmd, init_cmd, serve_cmd, jobs_cmd, sandbox_cmd, up_cmd, mirror_cmd):
+    for module in (catalog_cmds, plan_cmd, init_cmd, serve_cmd, jobs_cmd, canary_cmd, sandbox_cmd, up_cmd, mirror_cmd):
         module.register(app)
     return app
 

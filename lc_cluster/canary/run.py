@@ -1,0 +1,167 @@
+"""Plan a canary (the model's own plan, on a shrunken copy of its architecture, on the GPUs at hand) and run it
+locally: build the model folder, start the planned command with dummy weights, wait until it answers a chat request
+and a short generation, stop it, and say what failed first."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from lc_cluster.deployment import Asked, Deployment, deploy, resolve
+from lc_cluster.errors import LcError
+from lc_cluster.http_client import chat, completion
+
+# Model types whose transformers config class carries the real model's values: the canary needs no download for them.
+BUILTIN_CONFIGS = {"longcat-flash": "longcat_flash"}
+_ENGINE_MODULES = {"vllm": ["-m", "vllm.entrypoints.cli.main", "serve"], "sglang": ["-m", "sglang.launch_server"]}
+_ERROR = re.compile(r"^\s*(\w+(Error|Exception)|AssertionError|RuntimeError)\b.*")
+
+
+@dataclass
+class CanaryResult:
+    passed: bool
+    model_dir: str
+    argv: list[str]
+    env: dict[str, str]
+    seconds_to_ready: float | None = None
+    answer: str | None = None
+    generated: str | None = None
+    error: str | None = None
+    advice: list[str] = field(default_factory=list)
+    log: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def plan_canary(asked: Asked, model_dir: Path, with_advice: bool = False, skip: tuple[str, ...] = ()) -> Deployment:
+    """The plan the full model would get on one node, for the shrunken copy in model_dir. with_advice applies the
+    advice of the known defects too; skip leaves the named ones out (to show that a fix is needed)."""
+    request = resolve(asked, None)
+    unknown = set(skip) - {q.id for q in request.quirks}
+    if unknown:
+        raise LcError(
+            f"--skip-quirk {', '.join(sorted(unknown))}: no such quirk; 'lc-cluster plan' lists those that apply"
+        )
+    quirks = tuple(
+        q.model_copy(update={"action": "fix"}) if with_advice and q.action == "advise" else q
+        for q in request.quirks
+        if q.id not in skip
+    )
+    request = replace(request, quirks=quirks)
+    real = request.model
+    arch = real.architecture.model_copy(
+        update={"layers": 2, "routed_experts": min(real.architecture.routed_experts, 16)}
+    )
+    small = real.model_copy(update={
+        "source": str(model_dir), "size_gb": 0.5, "params_b": 0.5, "active_params_b": None, "architecture": arch,
+        "upstream_minimum": None, "ready_timeout_s": None,
+    })  # fmt: skip
+    return deploy(replace(request, model=small))
+
+
+def model_source(family: str, config: Path | None) -> str:
+    if config is not None:
+        return str(config)
+    if family in BUILTIN_CONFIGS:
+        return BUILTIN_CONFIGS[family]
+    raise LcError(f"no built-in config for the {family} architecture: pass its config.json with --config")
+
+
+def run_local(deployment: Deployment, python: str, out: Path, timeout_s: int) -> CanaryResult:
+    (process,) = deployment.processes
+    engine = deployment.plan.engine
+    key = "lck-canary-" + secrets.token_urlsafe(16)
+    fill = {"${NODE_IP}": "127.0.0.1", "${HEAD_IP}": "127.0.0.1", "${LC_API_KEY}": key, "${LC_JOB_DIR}": str(out)}
+
+    def filled(value: str) -> str:
+        for name, real in fill.items():
+            value = value.replace(name, real)
+        return value
+
+    planned = [filled(a) for a in process.command.full_argv]
+    skip = 3 if engine == "sglang" else 2  # 'python3 -m sglang.launch_server' / 'vllm serve'
+    argv = [python, *_ENGINE_MODULES[engine], *planned[skip:], "--load-format", "dummy"]
+    env = {k: filled(v) for k, v in process.env.items()}
+    if deployment.plan.api_key and engine == "sglang":
+        (out / "api-key.yaml").write_text(f'api-key: "{key}"\n')
+    result = CanaryResult(passed=False, model_dir=deployment.plan.model.source, argv=argv,
+                          env={k: v.replace(key, "${LC_API_KEY}") for k, v in env.items()})  # fmt: skip
+    result.advice = [f"{q.id}: {' '.join([*q.args, *(f'{k}={v}' for k, v in q.env.items())])}"
+                     for q in deployment.plan.quirks if q.action == "advise"]  # fmt: skip
+    log = out / "engine.log"
+    started = time.monotonic()
+    with log.open("wb") as sink:
+        child = subprocess.Popen(
+            argv, env={**os.environ, **env, "HF_HUB_OFFLINE": "1"}, stdout=sink, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+    endpoint = f"http://127.0.0.1:{deployment.plan.http_port}"
+    try:
+        if _wait_ready(f"{endpoint}/health", child, timeout_s):
+            result.seconds_to_ready = round(time.monotonic() - started, 1)
+            result.answer = chat(endpoint, "Say hello.", key, max_tokens=16)["answer"]
+            result.generated = completion(endpoint, "The quick brown fox", key, max_tokens=16)
+            result.passed = True
+        else:
+            result.error = first_error(log) or (
+                f"the engine exited with {child.returncode}" if child.poll() is not None else
+                f"not ready within {timeout_s} s")  # fmt: skip
+    except LcError as exc:
+        result.error = str(exc)
+    finally:
+        _stop(child)
+        result.log = str(log)
+    return result
+
+
+def first_error(log: Path) -> str | None:
+    """The engine's first real error: the exception line of its first traceback."""
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return None
+    for i, line in enumerate(lines):
+        if line.startswith("Traceback"):
+            for follow in lines[i + 1 :]:
+                if _ERROR.match(follow):
+                    return follow.strip()[:500]
+    found = next((line for line in lines if _ERROR.match(line)), None)
+    return found.strip()[:500] if found else None
+
+
+def _wait_ready(url: str, child: subprocess.Popen[bytes], timeout_s: int) -> bool:
+    import urllib.request
+
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end and child.poll() is None:
+        try:
+            with opener.open(url, timeout=5) as response:
+                if response.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(2)
+    return False
+
+
+def _stop(child: subprocess.Popen[bytes]) -> None:
+    for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 10)):
+        if child.poll() is not None:
+            break
+        try:
+            os.killpg(child.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            child.wait(wait)
+        except subprocess.TimeoutExpired:
+            continue

@@ -1,0 +1,87 @@
+"""`lc-cluster canary`: the model's own plan, on a shrunken copy of its architecture with dummy weights, run here on
+the GPUs at hand, in minutes instead of a full load on many nodes."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from lc_cluster.cli import options as o
+from lc_cluster.cli.output import console, emit_json
+
+
+def canary(
+    model: Annotated[str, typer.Argument(help="Catalog name, alias or hub id.")],
+    engine: Annotated[str, typer.Option("--engine", "-e", help="vllm or sglang.")] = "vllm",
+    engine_version: Annotated[
+        str | None, typer.Option("--engine-version", help="The installed engine's release (its quirks apply).")
+    ] = None,
+    gpu: Annotated[str, typer.Option("--gpu", "-g", help="This machine's GPU type.")] = "H100-80G",
+    gpus: Annotated[int, typer.Option("--gpus", min=1, max=8, help="GPUs to use here.")] = 1,
+    mtp: Annotated[bool, typer.Option("--mtp", help="With multi-token prediction.")] = False,
+    quirks: Annotated[bool, typer.Option("--quirks/--no-quirks", help="Apply the known defects' fixes.")] = True,
+    with_advice: Annotated[
+        bool, typer.Option("--with-advice", help="Apply the known defects' advice too (e.g. no prebuilt kernels here).")
+    ] = False,
+    skip_quirk: Annotated[
+        list[str] | None, typer.Option("--skip-quirk", help="Leave this known defect's fix out, to see it is needed.")
+    ] = None,
+    python: Annotated[str, typer.Option("--python", help="The interpreter that has the engine installed.")] = "python3",
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", exists=True, dir_okay=False, help="The model's config.json, where none is built in."),
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Folder for the model and the engine log.")] = None,
+    timeout: Annotated[int, typer.Option("--timeout", min=10, help="Seconds to wait until it answers.")] = 600,
+    as_json: o.JsonFlag = False,
+) -> None:
+    """Serve a shrunken copy of MODEL with exactly the flags its plan uses, here; exit 1 with the engine's first
+    error (and any known fix) when it does not answer."""
+    import subprocess
+    import sys
+
+    from lc_cluster.canary.run import model_source, plan_canary, run_local
+    from lc_cluster.catalog import load_catalog
+    from lc_cluster.deployment import Asked
+    from lc_cluster.errors import LcError
+
+    folder = out or Path(tempfile.mkdtemp(prefix="lc-canary-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    model_dir = folder / "model"
+    asked = Asked(model=model, engine=engine, gpu=gpu, nodes=1, gpus_per_node=gpus, mtp=mtp,
+                  engine_version=engine_version, quirks=quirks)  # fmt: skip
+    spec = load_catalog().model(model)
+    deployment = plan_canary(
+        asked, model_dir, with_advice, tuple(skip_quirk or ())
+    )  # refusals (quirks, floors) before anything is built
+    package_root = str(Path(__file__).resolve().parents[2])
+    built = subprocess.run(
+        [python, "-m", "lc_cluster.canary.make_model", str(model_dir), model_source(spec.family, config),
+         "1" if mtp else "0"],
+        capture_output=True, text=True, check=False, env={**__import__("os").environ, "PYTHONPATH": package_root},
+    )  # fmt: skip
+    if built.returncode != 0:
+        raise LcError(f"could not build the canary model with {python}: {built.stderr.strip().splitlines()[-1:]}")
+    err = console(stderr=True)
+    with err.status(f"canary: {spec.name} on {gpus} x {gpu} with {engine}, waiting for it to answer"):
+        result = run_local(deployment, python, folder, timeout)
+    if as_json:
+        emit_json(result.as_dict())
+    elif result.passed:
+        console().print(
+            f"canary passed: ready in {result.seconds_to_ready} s; answered {result.answer!r}", markup=False
+        )
+    else:
+        err.print(f"canary failed: {result.error}", markup=False)
+        for advice in result.advice:
+            err.print(f"  known fix to try: {advice}", markup=False)
+        err.print(f"  engine log: {result.log}", markup=False)
+    if not result.passed:
+        sys.exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(canary)
