@@ -21,7 +21,8 @@ from lc_cluster.http_client import chat, completion
 # Model types whose transformers config class carries the real model's values: the canary needs no download for them.
 BUILTIN_CONFIGS = {"longcat-flash": "longcat_flash"}
 _ENGINE_MODULES = {"vllm": ["-m", "vllm.entrypoints.cli.main", "serve"], "sglang": ["-m", "sglang.launch_server"]}
-_ERROR = re.compile(r"^\s*(\w+(Error|Exception)|AssertionError|RuntimeError)\b.*")
+# An exception line, also behind the prefixes engines put on their worker processes' output.
+_ERROR = re.compile(r"\b[A-Za-z_][\w.]*(Error|Exception): .*")
 
 
 @dataclass
@@ -129,12 +130,12 @@ def first_error(log: Path) -> str | None:
     except OSError:
         return None
     for i, line in enumerate(lines):
-        if line.startswith("Traceback"):
+        if "Traceback (most recent call last)" in line:
             for follow in lines[i + 1 :]:
-                if _ERROR.match(follow):
-                    return follow.strip()[:500]
-    found = next((line for line in lines if _ERROR.match(line)), None)
-    return found.strip()[:500] if found else None
+                if match := _ERROR.search(follow):
+                    return match.group(0).strip()[:500]
+    found = next((m for line in lines if (m := _ERROR.search(line))), None)
+    return found.group(0).strip()[:500] if found else None
 
 
 def _wait_ready(url: str, child: subprocess.Popen[bytes], timeout_s: int) -> bool:
