@@ -21,7 +21,10 @@ from lc_cluster.http_client import chat, completion
 # Model types whose transformers config class carries the real model's values: the canary needs no download for them.
 BUILTIN_CONFIGS = {"longcat-flash": "longcat_flash"}
 _ENGINE_MODULES = {"vllm": ["-m", "vllm.entrypoints.cli.main", "serve"], "sglang": ["-m", "sglang.launch_server"]}
-# An exception line, also behind the prefixes engines put on their worker processes' output.
+# What engines put before each line of a worker process: "(EngineCore pid=12) ERROR 11-23 19:43:23 [core.py:1165] ".
+_PREFIX = re.compile(r"^\([\w.-]+ pid=\d+\)\s?(?:[A-Z]+ \d\d-\d\d [\d:]+ \[[^\]]*\] )?")
+# The line a traceback ends with: an exception's (dotted) class name at the start, then its message.
+_RAISED = re.compile(r"^[A-Za-z_][\w.]*(: .*)?$")
 _ERROR = re.compile(r"\b[A-Za-z_][\w.]*(Error|Exception): .*")
 
 
@@ -124,18 +127,18 @@ def run_local(deployment: Deployment, python: str, out: Path, timeout_s: int) ->
 
 
 def first_error(log: Path) -> str | None:
-    """The engine's first real error: the exception line of its first traceback."""
+    """The engine's first real error: the exception line that ends its first traceback (worker prefixes removed)."""
     try:
-        lines = log.read_text(errors="replace").splitlines()
+        lines = [_PREFIX.sub("", line.rstrip("\r")) for line in log.read_text(errors="replace").splitlines()]
     except OSError:
         return None
     for i, line in enumerate(lines):
-        if "Traceback (most recent call last)" in line:
+        if line.startswith("Traceback (most recent call last)"):
             for follow in lines[i + 1 :]:
-                if match := _ERROR.search(follow):
-                    return match.group(0).strip()[:500]
-    found = next((m for line in lines if (m := _ERROR.search(line))), None)
-    return found.group(0).strip()[:500] if found else None
+                if _RAISED.match(follow):
+                    return follow.strip()[:500]
+    found = next((line for line in lines if _ERROR.search(line)), None)
+    return found.strip()[:500] if found else None
 
 
 def _wait_ready(url: str, child: subprocess.Popen[bytes], timeout_s: int) -> bool:

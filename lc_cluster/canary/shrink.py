@@ -49,5 +49,5 @@ def shrink(config: dict[str, Any], vocab_size: int) -> dict[str, Any]:
     out["vocab_size"] = vocab_size
     for key in ("bos_token_id", "eos_token_id", "pad_token_id"):
         out.pop(key, None)
-    out.pop("quantization_config", None)  # dummy weights are unquantized; the canary checks the architecture
+    # quantization_config stays: an FP8 checkpoint's canary runs the FP8 kernels (dummy weights are made in its dtype).
     return out

@@ -1,0 +1,82 @@
+"""The canary's shrunken configs keep each catalog architecture, and its report finds the engine's first error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lc_cluster.canary.run import first_error, model_source, plan_canary
+from lc_cluster.canary.shrink import shrink
+from lc_cluster.catalog import load_catalog
+from lc_cluster.deployment import Asked
+from lc_cluster.errors import LcError
+
+HARDWARE = Path(__file__).resolve().parents[2] / "docs" / "hardware" / "2026-11-23-h100-canary"
+# LongCat-Flash-Chat's values (transformers' LongcatFlashConfig defaults are the checkpoint's).
+LONGCAT = {
+    "architectures": ["LongcatFlashForCausalLM"], "model_type": "longcat_flash", "hidden_size": 6144, "num_layers": 28,
+    "num_attention_heads": 64, "ffn_hidden_size": 12288, "expert_ffn_hidden_size": 2048, "q_lora_rank": 1536,
+    "kv_lora_rank": 512, "qk_nope_head_dim": 128, "qk_rope_head_dim": 64, "v_head_dim": 128, "moe_topk": 12,
+    "n_routed_experts": 512, "zero_expert_num": 256, "zero_expert_type": "identity", "vocab_size": 131072,
+    "max_position_embeddings": 131072, "dtype": "bfloat16", "eos_token_id": 2,
+}  # fmt: skip
+DEEPSEEK = {
+    "architectures": ["DeepseekV3ForCausalLM"], "model_type": "deepseek_v3", "hidden_size": 7168,
+    "num_hidden_layers": 61,
+    "num_attention_heads": 128, "intermediate_size": 18432, "moe_intermediate_size": 2048, "n_routed_experts": 256,
+    "n_shared_experts": 1, "num_experts_per_tok": 8, "n_group": 8, "topk_group": 4, "first_k_dense_replace": 3,
+    "kv_lora_rank": 512, "q_lora_rank": 1536, "num_nextn_predict_layers": 1, "vocab_size": 129280,
+    "quantization_config": {"quant_method": "fp8", "weight_block_size": [128, 128]},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("config", [LONGCAT, DEEPSEEK], ids=["longcat-flash", "deepseek"])
+def test_shrinking_keeps_the_architecture_and_makes_it_small(config: dict[str, object]) -> None:
+    small = shrink(config, vocab_size=512)
+    for key in ("architectures", "model_type", "kv_lora_rank", "qk_rope_head_dim", "zero_expert_type",
+                "quantization_config", "dtype"):  # fmt: skip
+        assert small.get(key) == config.get(key), key
+    layers = small.get("num_layers", small.get("num_hidden_layers"))
+    assert isinstance(layers, int) and layers <= 2
+    assert small["hidden_size"] == 1024 and small["vocab_size"] == 512 and "eos_token_id" not in small
+    experts = small["n_routed_experts"]
+    assert isinstance(experts, int) and experts == 16
+    topk = small.get("moe_topk", small.get("num_experts_per_tok"))
+    assert isinstance(topk, int) and topk <= 4
+    # FP8 blocks of 128 still divide every shrunken dimension.
+    for key in ("hidden_size", "q_lora_rank", "kv_lora_rank"):
+        value = small.get(key)
+        assert not isinstance(value, int) or value % 128 == 0
+    assert config["hidden_size"] != 1024, "the source config itself is left alone"
+
+
+def test_every_catalog_model_gets_a_canary_plan_on_one_gpu(tmp_path: Path) -> None:
+    catalog = load_catalog()
+    for model in catalog.models.values():
+        for engine in model.engines.available():
+            gpu = "CPU-SANDBOX" if model.name == "tiny" else "H100-80G"
+            deployment = plan_canary(Asked(model=model.name, engine=engine, gpu=gpu, gpus_per_node=1), tmp_path)
+            (process,) = deployment.processes
+            assert str(tmp_path) in process.command.argv
+            assert deployment.plan.layout.tp == 1 and deployment.plan.layout.nodes == 1
+
+
+def test_the_canary_uses_the_plans_quirks_and_can_leave_one_out(tmp_path: Path) -> None:
+    asked = Asked(model="longcat-flash-chat", gpu="H100-80G", gpus_per_node=1, engine_version="0.22.0")
+    argv = plan_canary(asked, tmp_path, with_advice=True).processes[0].command.argv
+    assert "--enforce-eager" in argv and "--moe-backend" in argv
+    without = plan_canary(asked, tmp_path, with_advice=True, skip=("longcat-zero-expert-compile",))
+    assert "--enforce-eager" not in without.processes[0].command.argv
+    with pytest.raises(LcError, match="no such quirk"):
+        plan_canary(asked, tmp_path, skip=("no-such-quirk",))
+    assert model_source("longcat-flash", None) == "longcat_flash"
+    with pytest.raises(LcError, match="--config"):
+        model_source("deepseek-v4", None)
+
+
+def test_the_first_error_is_the_root_cause_from_a_real_h100_run() -> None:
+    """vLLM 0.22.0 on an H100 (docs/hardware): Dynamo's exception ends the first traceback, behind worker prefixes;
+    the API server's generic RuntimeError comes later and is not it."""
+    found = first_error(HARDWARE / "no-compile-fix.engine.log")
+    assert found == "torch._dynamo.exc.Unsupported: Data-dependent assertion failed (cannot compile partial graph)"
