@@ -36,7 +36,12 @@ def render(spec: ClusterFile, **asked: Any) -> str:
 
 def test_host_runtime_puts_the_engine_venv_first_and_reads_ranks_per_task() -> None:
     script = render(cluster(runtime={"engine_venvs": {"vllm": "/opt/vllm"}}, network={"service_interface": "ib0"}))
-    assert 'export PATH=/opt/vllm/bin:"$PATH"' in script
+    assert "LC_BIN=/opt/vllm/bin" in script
+    # Only the engine's own process gets the venv first on PATH: the node tools (records, the log filter) must run
+    # with the node's python3, not whatever python3 an engine venv holds.
+    assert script.count("export PATH") == 1
+    run = script.split("lc_run() {")[1].split("\n}\n")[0]
+    assert 'export PATH="$LC_BIN:$PATH"' in run.split("exec setsid")[0].split("(\n")[1]
     assert "--kill-on-bad-exit=1" in script
     # The rank is looked up inside lc_node, which srun runs on each node, not in the batch shell.
     body = script.split("lc_node() {")[1].split("\n}\n")[0]
