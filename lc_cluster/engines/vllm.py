@@ -53,8 +53,9 @@ class Vllm:
             "--data-parallel-address", "--data-parallel-rpc-port", "--headless", "--enable-expert-parallel",
             "--nnodes", "--node-rank",
             "--master-addr", "--master-port", "--port", "--host", "--speculative-config", "--kv-transfer-config",
-            # vLLM's short aliases of the data-parallel flags.
-            "-dpl", "-dpa", "-dpr", "-dpp", "-dpb", "-ep",
+            "--data-parallel-backend", "--no-enable-expert-parallel",
+            # vLLM's short aliases of these (a test derives them from vLLM's own parser: none may be missing).
+            "-dpl", "-dpa", "-dpr", "-dpp", "-dpb", "-dpn", "-ep", "-n", "-r", "-sc",
         }
     )  # fmt: skip
 

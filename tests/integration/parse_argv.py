@@ -11,12 +11,24 @@ from collections.abc import Callable
 from typing import Any
 
 
-def _vllm() -> Callable[[list[str]], Any]:
+def _vllm_parser() -> Any:
     from vllm.entrypoints.launchers.cli_args import make_arg_parser
     from vllm.utils.argparse_utils import FlexibleArgumentParser
 
-    parser = make_arg_parser(FlexibleArgumentParser())
-    return parser.parse_args
+    return make_arg_parser(FlexibleArgumentParser())
+
+
+def _vllm() -> Callable[[list[str]], Any]:
+    parse: Callable[[list[str]], Any] = _vllm_parser().parse_args
+    return parse
+
+
+def aliases() -> None:
+    """Every option string of vLLM's parser, grouped by the setting it writes (its dest)."""
+    groups: dict[str, list[str]] = {}
+    for option, action in _vllm_parser()._option_string_actions.items():
+        groups.setdefault(action.dest, []).append(option)
+    print(json.dumps(groups))
 
 
 def _router(module: str) -> Callable[[list[str]], Any]:
@@ -39,4 +51,4 @@ def main(kind: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    aliases() if sys.argv[1] == "aliases" else main(sys.argv[1])

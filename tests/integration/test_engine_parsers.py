@@ -93,3 +93,21 @@ def test_every_planned_and_guide_command_parses(pythons: dict[str, Path], kind: 
     assert errors[-1] and "--no-such-flag-lc" in errors[-1]
     bad = [(argv, error) for argv, error in zip(argvs, errors, strict=False) if error]
     assert not bad, f"{len(bad)} of {len(argvs)} {kind} command lines do not parse: {bad[:3]}"
+
+
+def test_every_spelling_of_a_guarded_vllm_flag_is_guarded(pythons: dict[str, Path]) -> None:
+    """--engine-arg may not set what lc-cluster plans: the guarded set must hold every alias vLLM's own parser has for
+    each such setting (-dpl, -ep, ...), or one slips through."""
+    from lc_cluster.engines.vllm import Vllm
+
+    done = subprocess.run([str(pythons["vllm"]), str(PARSE), "aliases"], capture_output=True, text=True, timeout=600,
+                          check=False, cwd="/")  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    groups: dict[str, list[str]] = json.loads(done.stdout.strip().splitlines()[-1])
+    guarded = {f.replace("_", "-") for f in Vllm.managed_flags}
+    missing = {
+        dest: sorted(set(options) - guarded)
+        for dest, options in groups.items()
+        if set(options) & guarded and not set(options) <= guarded
+    }
+    assert not missing, f"aliases of guarded flags that --engine-arg could still set: {missing}"
