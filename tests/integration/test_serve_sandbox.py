@@ -17,7 +17,7 @@ import yaml
 
 from lc_cluster.sandbox.topology import Topology
 from tests.conftest import cli
-from tests.integration.conftest import SANDBOX, in_hub, job_processes, queue, sandbox_root, wait_for
+from tests.integration.conftest import HUB, SANDBOX, in_hub, job_processes, queue, sandbox_root, wait_for
 from tests.unit.argv import golden, options
 
 VLLM_DP2 = ["serve", "tiny", "--cluster", SANDBOX, "--nodes", "2", "--gpus-per-node", "1", "--json"]
@@ -337,8 +337,14 @@ def _vllm_served(url: str, key: str) -> float:
 
 
 def _instances_answer(heads: list[str]) -> bool:
-    codes = [in_hub("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "3", f"{h}/health") for h in heads]
-    return all(code == "200" for code in codes)
+    """Whether every head answers /health now (a refused connection is a 'no', not an error)."""
+    for head in heads:
+        done = subprocess.run(["nsenter", f"--net=/run/netns/{HUB}", "curl", "-s", "-o", "/dev/null", "-w",
+                               "%{http_code}", "-m", "3", f"{head}/health"], capture_output=True, text=True,
+                              timeout=30, check=False)  # fmt: skip
+        if done.stdout != "200":
+            return False
+    return True
 
 
 @pytest.mark.parametrize("router", ["vllm-router", "sglang-router"])
@@ -385,4 +391,31 @@ def test_replicas_behind_a_real_router_answer_and_share_the_requests(sandbox: di
     replica_log = cli("logs", job["job_id"], "--role", "serve", "--instance", "1", "--node", "1", "--lines", "3")
     assert replica_log.stdout.splitlines() == (Path(job["log_dir"]) / "serve1.node-1.log").read_text().splitlines()[-3:]
     _assert_secret_nowhere(job, key)
+    _stop(job["job_id"])
+
+
+def test_sglang_pd_runs_each_role_on_its_node_behind_the_real_router(
+    sandbox: dict[str, Any], recorder_cluster: str
+) -> None:
+    """Prefill on node 0 and decode on node 1 (stand-ins recording what they were started with), sglang-router in PD
+    mode in front: each node got its role's command with the real addresses and bootstrap port, and the router
+    started only after both answered."""
+    roles = ["--nodes", "2", "--prefill", "nodes=1", "--decode", "nodes=1", "--ib-hca", "mlx5_0"]
+    job = _serve("serve", "longcat-flash-chat-fp8", "-e", "sglang", "--gpu", "H20-141G", "--cluster", recorder_cluster,
+                 *roles, "--json")  # fmt: skip
+    assert job["returncode"] == 0, job
+    (prefill_node, prefill_ip), (decode_node, decode_ip) = ((n["name"], n["ip"]) for n in sandbox["nodes"])
+    prefill, decode = _recorded(job, prefill_node)["argv"], _recorded(job, decode_node)["argv"]
+    for argv, role, ip in ((prefill, "prefill", prefill_ip), (decode, "decode", decode_ip)):
+        _, opts = options(argv)
+        assert opts[("--disaggregation-mode", role)] == 1 and opts[("--disaggregation-ib-device", "mlx5_0")] == 1
+        assert ("--nnodes", "2") not in opts  # one node per role: no rank flags
+        assert _recorded(job, prefill_node if role == "prefill" else decode_node)["env"]["SGLANG_HOST_IP"] == ip
+    assert options(prefill)[1][("--disaggregation-bootstrap-port", "8998")] == 1
+    router = json.loads((Path(job["log_dir"]) / "router.node-0.cmd.json").read_text())["argv"]
+    assert router[router.index("--prefill") + 1 : router.index("--prefill") + 3] == [
+        f"http://{prefill_ip}:30000",
+        "8998",
+    ]
+    assert router[router.index("--decode") + 1] == f"http://{decode_ip}:30000"
     _stop(job["job_id"])
