@@ -326,6 +326,13 @@ def _multi(request: PlanRequest, engine: Engine, groups: list[tuple[Role, RoleSp
             f"{engine.name} has no KV connector {connector!r}: use --kv-connector {' or '.join(engine.kv_connectors)}",
         )
     router = get_router(request.router or DEFAULT_ROUTER[engine.name])
+    if router.name == "sglang-router" and engine.name != "sglang":
+        # Seen on the sandbox: it learns each worker's model from SGLang's /model_info (/get_model_info), which vLLM
+        # does not serve, registers the model as 'unknown' and answers every chat request 404.
+        raise PlanRefused(
+            "router",
+            "sglang-router routes only to SGLang engines (it asks them for /model_info): use --router vllm-router",
+        )
     http = engine.default_http_port
     entry = request.ports.http or (_ROUTER_PORT if http != _ROUTER_PORT else _ROUTER_PORT_ELSE)
     instances = []

@@ -30,8 +30,9 @@ PLANS = [
     ["deepseek-v4-flash", "--gpu", "H200", "--gpus-per-node", "4", "--mtp"],
     ["deepseek-v4-flash", "--gpu", "H200", "--prefill", "gpus=4,dp=4", "--decode", "gpus=4,dp=4", "--kv-connector",
      "mooncake"],
-    ["deepseek-v4-flash", "--gpu", "H200", "--prefill", "gpus=4,dp=4", "--decode", "gpus=4,dp=4", "--router",
-     "sglang-router"],
+    ["longcat-flash-chat", "-e", "sglang", "--gpu", "H800-80G", "--nodes", "4", "--prefill", "nodes=2", "--decode",
+     "nodes=2"],
+    ["longcat-flash-lite", "-e", "sglang", "--gpu", "H100-80G", "--replicas", "4"],
     ["tiny", "--gpu", "H100-80G", "--replicas", "2", "--router", "vllm-router", "--engine-arg", "--max-num-seqs=8"],
 ]  # fmt: skip
 
@@ -49,10 +50,14 @@ def _planned() -> dict[str, list[list[str]]]:
     """Each program's command lines: engines without the program words, routers as their launchers take them."""
     found: dict[str, list[list[str]]] = {"vllm": [], "vllm_router": [], "sglang_router": []}
     for args in PLANS:
-        for process in plan_json(*args, "--engine-version", VERSION)["processes"]:
+        # The vLLM parser here is the sandbox's release; SGLang's engines are not parsed here, only their router.
+        version = "0.5.9" if "sglang" in args else VERSION
+        for process in plan_json(*args, "--engine-version", version)["processes"]:
             argv = _fill(process["argv"])
             if argv[:2] == ["vllm", "serve"]:
                 found["vllm"].append(argv[2:])
+            elif argv[:3] == ["python3", "-m", "sglang.launch_server"]:
+                continue
             elif argv[0] == "vllm-router":
                 found["vllm_router"].append(argv[1:])
             else:

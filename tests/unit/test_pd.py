@@ -129,6 +129,7 @@ def test_instances_sharing_a_node_never_share_a_port() -> None:
             "use --kv-connector nixl or mooncake",
         ),
         (["--prefill", "gpus=4", "--decode", "gpus=4", "--replicas", "2"], "--replicas is for instances of one role"),
+        (["--replicas", "2", "--router", "sglang-router"], "sglang-router routes only to SGLang engines"),
     ],
 )
 def test_pd_layouts_that_cannot_work_are_refused(args: list[str], message: str) -> None:

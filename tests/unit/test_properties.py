@@ -37,6 +37,7 @@ LIMITS = {
     "roles-fit",
     "kv-connector",
     "known-broken",
+    "router",
 }
 # Flags whose value differs from node to node by design; everything else must be identical on every node.
 PER_NODE = {"--node-rank", "--data-parallel-start-rank", "--headless"}
