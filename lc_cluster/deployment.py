@@ -346,6 +346,8 @@ def _multi(request: PlanRequest, engine: Engine, groups: list[tuple[Role, RoleSp
             overrides=spec.overrides,
             ports=slot.ports(request.ports, http, engine.default_kv_ports[connector] if pd else None),
             kv_connector=connector if pd else None,
+            # The router (and the other nodes) must reach every instance, whatever the engine's default address.
+            bind=request.bind if request.bind is not None or engine.listens_everywhere else "0.0.0.0",
             replicas=1, router=None, prefill=None, decode=None,
         )  # fmt: skip
         plan = make_plan(sub, engine)

@@ -52,6 +52,8 @@ class Engine(EngineRules, Protocol):
     """The KV connectors of prefill/decode deployments, each with the first release that has it."""
     default_kv_connector: str
     default_kv_ports: dict[str, int]
+    listens_everywhere: bool
+    """Whether the API server's default address is every interface (else loopback only)."""
 
     def build(self, plan: Plan) -> list[NodeCommand]:
         """The exact argv and environment of every node, in node order; node 0 is the head."""

@@ -25,6 +25,8 @@ class Sglang:
     name = "sglang"
     default_version = "0.5.23"
     default_http_port = 30000
+    # Its server listens on 127.0.0.1 unless told otherwise: a router on another node could not reach it.
+    listens_everywhere = False
     kv_connectors = KV_CONNECTORS
     default_kv_connector = "mooncake"
     default_kv_ports = KV_PORTS

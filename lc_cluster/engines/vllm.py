@@ -37,6 +37,7 @@ class Vllm:
     name = "vllm"
     default_version = "0.33.0"
     default_http_port = 8000
+    listens_everywhere = True
     kv_connectors = KV_CONNECTORS
     default_kv_connector = "nixl"
     default_kv_ports = KV_PORTS

@@ -82,6 +82,8 @@ def test_sglang_pd_on_two_plus_two_nodes_has_a_head_per_instance() -> None:
     assert router[router.index("--prefill") + 1 : router.index("--prefill") + 3] == [f"http://{HEAD}:30000", "8998"]
     assert router[router.index("--decode") + 1] == "http://${IP_OF_NODE_2}:30000"
     assert doc["http_port"] == 8000
+    # SGLang listens on loopback unless told: every instance must be reachable by the router and the other nodes.
+    assert all(("--host", "0.0.0.0") in options(p["argv"])[1] for p in doc["processes"] if p["role"] != "router")
 
 
 def test_instances_sharing_a_node_never_share_a_port() -> None:
