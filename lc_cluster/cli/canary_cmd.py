@@ -40,6 +40,7 @@ def canary(
 ) -> None:
     """Serve a shrunken copy of MODEL with exactly the flags its plan uses, here; exit 1 with the engine's first
     error (and any known fix) when it does not answer."""
+    import os
     import subprocess
     import sys
 
@@ -48,20 +49,21 @@ def canary(
     from lc_cluster.deployment import Asked
     from lc_cluster.errors import LcError
 
-    folder = out or Path(tempfile.mkdtemp(prefix="lc-canary-"))
-    folder.mkdir(parents=True, exist_ok=True)
-    model_dir = folder / "model"
     asked = Asked(model=model, engine=engine, gpu=gpu, nodes=1, gpus_per_node=gpus, mtp=mtp,
                   engine_version=engine_version, quirks=quirks)  # fmt: skip
     spec = load_catalog().model(model)
-    deployment = plan_canary(
-        asked, model_dir, with_advice, tuple(skip_quirk or ())
-    )  # refusals (quirks, floors) before anything is built
+    skip = tuple(skip_quirk or ())
+    # Refusals (quirks, floors, a bad --skip-quirk, no config) come before anything is written.
+    plan_canary(asked, (out or Path(tempfile.gettempdir())) / "model", with_advice, skip)
+    source = model_source(spec.family, config)
+    folder = out or Path(tempfile.mkdtemp(prefix="lc-canary-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    model_dir = folder / "model"
+    deployment = plan_canary(asked, model_dir, with_advice, skip)
     package_root = str(Path(__file__).resolve().parents[2])
     built = subprocess.run(
-        [python, "-m", "lc_cluster.canary.make_model", str(model_dir), model_source(spec.family, config),
-         "1" if mtp else "0"],
-        capture_output=True, text=True, check=False, env={**__import__("os").environ, "PYTHONPATH": package_root},
+        [python, "-m", "lc_cluster.canary.make_model", str(model_dir), source, "1" if mtp else "0"],
+        capture_output=True, text=True, check=False, env={**os.environ, "PYTHONPATH": package_root},
     )  # fmt: skip
     if built.returncode != 0:
         raise LcError(f"could not build the canary model with {python}: {built.stderr.strip().splitlines()[-1:]}")

@@ -78,6 +78,24 @@ def _commands(value: str, file: Path) -> list[list[str]]:
         ["stop", value],
         ["ask", value, value],
         ["models", "--model-file", str(file)],
+        ["plan", "tiny", "--gpu", "H100", "--gpus-per-node", "2", "--prefill", value, "--decode", "gpus=1"],
+        ["plan", "tiny", "--gpu", "H100", "--gpus-per-node", "2", "--replicas", "2", "--router", value],
+        [
+            "plan",
+            "tiny",
+            "--gpu",
+            "H100",
+            "--gpus-per-node",
+            "2",
+            "--prefill",
+            "gpus=1",
+            "--decode",
+            "gpus=1",
+            "--kv-connector",
+            value,
+        ],
+        ["canary", value],
+        ["canary", "tiny", "--gpu", "CPU-SANDBOX", "--skip-quirk", value],
     ]
 
 
