@@ -116,3 +116,12 @@ def test_every_spelling_of_a_guarded_vllm_flag_is_guarded(pythons: dict[str, Pat
         if set(options) & guarded and not set(options) <= guarded
     }
     assert not missing, f"aliases of guarded flags that --engine-arg could still set: {missing}"
+
+
+def test_no_kv_connector_can_move_a_cache_on_the_cpu_build_yet(pythons: dict[str, Path]) -> None:
+    """Why the sandbox proves prefill/decode by plans and stand-ins rather than by a real vLLM pair: the CPU build has
+    no NIXL and no Mooncake transfer engine. When this fails, one has arrived: run a real PD pair on the sandbox."""
+    probe = "import importlib.util as u; print([m for m in ('nixl', 'mooncake') if u.find_spec(m)])"
+    done = subprocess.run([str(pythons["vllm"]), "-c", probe], capture_output=True, text=True, timeout=120,
+                          check=True, cwd="/")  # fmt: skip
+    assert done.stdout.strip() == "[]", f"a KV transfer library is installed now: {done.stdout.strip()}"
