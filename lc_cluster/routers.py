@@ -12,6 +12,8 @@ from typing import Protocol
 from lc_cluster.errors import LcError
 
 METRICS_PORT = 29000
+# Both answer here once they are up and have checked their workers.
+ROUTER_READY_PATH = "/health"
 MOONCAKE_BOOTSTRAP_PORT = 8998
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from lc_cluster.deployment import Asked, Deployment, deploy, resolve
 from lc_cluster.errors import LcError
 from lc_cluster.http_client import chat, completion
+from lc_cluster.jobs.node_tools import answers
 
 # Model types whose transformers config class carries the real model's values: the canary needs no download for them.
 BUILTIN_CONFIGS = {"longcat-flash": "longcat_flash"}
@@ -142,17 +143,12 @@ def first_error(log: Path) -> str | None:
 
 
 def _wait_ready(url: str, child: subprocess.Popen[bytes], timeout_s: int) -> bool:
-    import urllib.request
-
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    """Like the job's wait-ready, with the same probe, but the engine is our child here: a crashed one is a zombie
+    until polled, which the job's pid check would take for alive."""
     end = time.monotonic() + timeout_s
     while time.monotonic() < end and child.poll() is None:
-        try:
-            with opener.open(url, timeout=5) as response:
-                if response.status == 200:
-                    return True
-        except OSError:
-            pass
+        if answers(url):
+            return True
         time.sleep(2)
     return False
 

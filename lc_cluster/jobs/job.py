@@ -15,6 +15,7 @@ from lc_cluster.engines.base import API_KEY_CONFIG, NODE_IP, ip_of_node
 from lc_cluster.errors import LcError
 from lc_cluster.jobs.node_tools import Phase
 from lc_cluster.rendering import render
+from lc_cluster.routers import ROUTER_READY_PATH
 
 _TOOLS = Path(__file__).with_name("node_tools.py")
 _JOB_NAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -70,7 +71,7 @@ def build_job(deployment: Deployment, cluster: ClusterFile) -> Job:
             "env": [f"{k}={v}" for k, v in env.items()],
         }
         if process.role == "router":
-            router = {**entry, "url": f"http://${{HEAD_IP}}:{process.port}{_ROUTER_READY}"}
+            router = {**entry, "url": f"http://${{HEAD_IP}}:{process.port}{ROUTER_READY_PATH}"}
         else:
             nodes[process.node]["processes"].append(entry)
     router_venv = cluster.runtime.router_venv
@@ -110,7 +111,6 @@ def build_job(deployment: Deployment, cluster: ClusterFile) -> Job:
 
 # The router answers within seconds of starting, once it has checked its workers.
 _ROUTER_TIMEOUT_S = 120
-_ROUTER_READY = "/health"
 
 
 def _ready_urls(deployment: Deployment) -> list[str]:

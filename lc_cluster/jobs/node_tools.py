@@ -165,14 +165,14 @@ def wait_ready(deadline_s: str, pid: str, *urls: str) -> int:
             os.kill(int(pid), 0)
         except ProcessLookupError:
             return 1
-        waiting = [url for url in waiting if not _answers(url)]
+        waiting = [url for url in waiting if not answers(url)]
         if not waiting:
             return 0
         time.sleep(1)
     return 2
 
 
-def _answers(url: str) -> bool:
+def answers(url: str) -> bool:
     try:
         # Engines bind their port long before they serve, so every probe needs its own timeout. The addresses are
         # the cluster's own: no proxy from the job's environment may carry them.

@@ -129,6 +129,7 @@ LAYERS: dict[str, set[str]] = {
         "errors",
         "http_client",
         "validate",
+        "jobs",
     },
     "provision": {"host", "errors", "paths"},
     "sandbox": {"jobs", "provision", "host", "rendering", "cluster", "errors", "paths"},
