@@ -37,12 +37,14 @@ def build(
     as_json: JsonFlag = False,
 ) -> None:
     """Collect the distribution packages the roles install (with all they need), vendor .debs and wheels."""
+    import os
+
     from lc_cluster.errors import LcError
     from lc_cluster.paths import cache_home, state_home
     from lc_cluster.provision import mirror
 
     # Everything is checked before anything is written.
-    if out.exists() and not out.is_dir():
+    if os.path.exists(out) and not os.path.isdir(out):
         raise LcError(f"{out} is a file: give a directory for the mirror")
     bad = [str(d) for d in deb or [] if d.suffix != ".deb" or not d.is_file()]
     if bad:

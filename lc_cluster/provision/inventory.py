@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 import re
 import subprocess
 import tempfile
@@ -37,7 +38,8 @@ def load(path: Path, vault: Vault) -> dict[str, Any]:
     from lc_cluster.provision.runner import ansible_on_path
 
     ansible_on_path()
-    if not path.exists():
+    # os.path.exists is False where Path.exists raises (a name too long for the file system).
+    if not os.path.exists(path):
         raise LcError(f"no inventory at {path}")
     # ansible-runner's own scratch folder would stay behind in /tmp, with the environment it ran in.
     with tempfile.TemporaryDirectory(prefix="lc-inventory-") as scratch, without_secret_env():

@@ -55,6 +55,8 @@ class MirrorSpec:
 
 def check_writable(out: Path) -> None:
     """Before anything is downloaded, and without writing anything: the output folder can be made and written."""
+    if any(len(part) > 255 for part in out.parts):
+        raise LcError(f"cannot write the mirror to {out}: a folder name is longer than 255 characters; choose another")
     existing = out.resolve()
     while not existing.exists():
         existing = existing.parent

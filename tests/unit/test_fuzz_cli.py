@@ -95,6 +95,12 @@ def _commands(value: str, file: Path) -> list[list[str]]:
             value,
         ],
         ["canary", value],
+        ["up", "-i", value, "--check"],
+        ["inventory", "check", "-i", value],
+        ["mirror", "build", str(file.with_suffix(".d")), "--deb", value],
+        ["mirror", "build", value, "--root", str(file.parent)],
+        ["sandbox", "status", "--name", value],
+        ["gpus"],
         ["canary", "tiny", "--gpu", "CPU-SANDBOX", "--skip-quirk", value],
     ]
 
