@@ -135,6 +135,10 @@ class Paths(_Strict):
     log_dir: str = Field(description="shared directory for job logs, seen by every node and the login host")
     model_cache: str | None = Field(default=None, description="HF_HOME with the pre-fetched weights")
     offline: bool = Field(default=True, description="HF_HUB_OFFLINE=1: use only the staged weights")
+    node_facts: str = Field(
+        default="/etc/lc-cluster/node-facts.json",
+        description="the facts file role node_facts writes on every node (%N: the node's name)",
+    )
     group_readable: bool = Field(
         default=False, description="job folders and logs readable by your group (0750/0640); default: you only"
     )
@@ -148,6 +152,12 @@ class Paths(_Strict):
     @classmethod
     def _paths(cls, v: str | None) -> str | None:
         return _check(validate.PATH, "absolute path", v)
+
+    @field_validator("node_facts")
+    @classmethod
+    def _node_path(cls, v: str) -> str:
+        _check(validate.NODE_PATH, "absolute path (%N: the node's name)", v)
+        return v
 
 
 class ClusterFile(_Strict):

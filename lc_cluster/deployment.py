@@ -158,6 +158,7 @@ class Process:
             "port": self.port,
             "argv": list(self.command.full_argv),
             "env": self.env,
+            "derived": list(self.command.derived),
         }
 
 

@@ -69,13 +69,15 @@ def plan(asked: Asked, cluster: str | None, as_json: o.JsonFlag = False) -> None
         out.print("API key: required; serve makes one per job, 0600 in the state directory, and ask sends it.")
     else:
         out.print("API key: none; anyone who reaches the port can use the server.")
-    for process, env in zip(deployment.processes, envs, strict=True):
+    for process, env, shown in zip(deployment.processes, envs, doc["processes"], strict=True):
         head = "head" if process.port is not None else "worker"
         what = f"node {process.node}" if deployment.router is None else f"{process.name} ({process.role}, {head})"
         gpus = f", GPUs {','.join(map(str, process.gpus))}" if process.gpus else ""
         out.print(f"\n[bold]# {what if deployment.router else what + f' ({head})'}{gpus}[/]")
         command = process.command
         out.print(shell_line(env, command.argv, command.literal_args), markup=False, soft_wrap=True)
+        if shown["derived"]:
+            out.print(f"# and from the node's facts file at run time: {', '.join(shown['derived'])}", markup=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -36,13 +36,16 @@ class NodeCommand:
     env: dict[str, str]
     literal_args: tuple[str, ...] = ()
     """The user's --engine-arg values, after argv: passed exactly as given, nothing in them expanded."""
+    derived: tuple[str, ...] = ()
+    """Settings (environment names, or flags) each node fills in at run time from its facts file, which the
+    node_facts role writes: only those the plan does not pin."""
 
     @property
     def full_argv(self) -> tuple[str, ...]:
         return (*self.argv, *self.literal_args)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"index": self.index, "argv": list(self.full_argv), "env": dict(self.env)}
+        return {"index": self.index, "argv": list(self.full_argv), "env": dict(self.env), "derived": list(self.derived)}
 
 
 class Engine(EngineRules, Protocol):
@@ -95,6 +98,22 @@ def network_env(plan: Plan) -> dict[str, str]:
     if net.ib_gid_index is not None:
         env["NCCL_IB_GID_INDEX"] = str(net.ib_gid_index)
     return env
+
+
+# What a node's facts decide where nothing pins it: the interface that carries the node's own address (so no rank
+# bootstraps over loopback or a management NIC) and the HCAs whose ports are Active.
+NIC_SETTINGS = ("NCCL_SOCKET_IFNAME", "GLOO_SOCKET_IFNAME", "NCCL_IB_HCA")
+
+
+def derived_network(plan: Plan, *extra: str) -> tuple[str, ...]:
+    """The NIC settings (and an engine's EXTRA ones) left to each node's facts: every one the plan does not pin."""
+    pinned = network_env(plan)
+    fabric = plan.request.fabric
+    return tuple(s for s in (*NIC_SETTINGS, *extra) if s not in pinned and not (fabric.ib_hca and s in _HCA_LISTS))
+
+
+# Settings that name HCAs: a pinned NCCL_IB_HCA pins them all.
+_HCA_LISTS = frozenset({"UCX_NET_DEVICES", "--disaggregation-ib-device"})
 
 
 def listen_args(plan: Plan, default_port: int) -> list[str]:

@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 from lc_cluster.catalog.schema import ModelSpec, SglangRecipe
-from lc_cluster.engines.base import API_KEY_CONFIG, HEAD_IP, NODE_IP, NodeCommand, listen_args, network_env, older_than
+from lc_cluster.engines.base import (
+    API_KEY_CONFIG,
+    HEAD_IP,
+    NODE_IP,
+    NodeCommand,
+    derived_network,
+    listen_args,
+    network_env,
+    older_than,
+)
 from lc_cluster.errors import PlanRefused
 from lc_cluster.planning import Layout, Plan, PortOptions, PortUse
 
@@ -98,7 +107,12 @@ class Sglang:
             dist_init = f"{HEAD_IP}:{plan.request.ports.dist_init}"
             return ["--nnodes", str(layout.nodes), "--node-rank", str(node), "--dist-init-addr", dist_init]
 
-        return [NodeCommand(index=i, argv=(*common, *rank_args(i), *tail), env=dict(env)) for i in range(layout.nodes)]
+        # A PD instance's KV transfer takes its HCAs from --disaggregation-ib-device (else Mooncake picks any).
+        derived = derived_network(plan, *(["--disaggregation-ib-device"] if plan.request.role != "serve" else []))
+        return [
+            NodeCommand(index=i, argv=(*common, *rank_args(i), *tail), env=dict(env), derived=derived)
+            for i in range(layout.nodes)
+        ]
 
     @staticmethod
     def bootstrap_port(plan: Plan) -> int:

@@ -11,6 +11,7 @@ from lc_cluster.engines.base import (
     NODE_IP,
     NodeCommand,
     compact_json,
+    derived_network,
     listen_args,
     network_env,
     older_than,
@@ -127,8 +128,10 @@ class Vllm:
             **recipe.env,
             **pd_env,
         }
+        # NIXL moves the KV cache through UCX, which takes the HCAs from UCX_NET_DEVICES.
+        derived = derived_network(plan, *(["UCX_NET_DEVICES"] if pd_env.get("VLLM_NIXL_SIDE_CHANNEL_PORT") else []))
         return [
-            NodeCommand(index=i, argv=(*common, *self._rank_args(plan, i), *tail), env=dict(env))
+            NodeCommand(index=i, argv=(*common, *self._rank_args(plan, i), *tail), env=dict(env), derived=derived)
             for i in range(layout.nodes)
         ]
 

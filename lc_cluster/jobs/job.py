@@ -4,6 +4,7 @@ batch script. `plan --cluster`, `serve --dry-run` and `serve` print or submit th
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ class Job:
         doc = self.deployment.as_dict()
         for process, env in zip(doc["processes"], self.process_env, strict=True):
             process["env"] = dict(env)
+            process["derived"] = left_to_node(process["derived"], env)
         doc["cluster"] = {"name": self.cluster.name, "file": str(self.cluster.source)}
         doc["job_name"] = self.name
         if script:
@@ -69,6 +71,7 @@ def build_job(deployment: Deployment, cluster: ClusterFile) -> Job:
             "argv": process.command.argv,
             "literal_args": process.command.literal_args,
             "env": [f"{k}={v}" for k, v in env.items()],
+            "derived": ",".join(left_to_node(process.command.derived, env)),
         }
         if process.role == "router":
             router = {**entry, "url": f"http://${{HEAD_IP}}:{process.port}{ROUTER_READY_PATH}"}
@@ -93,6 +96,7 @@ def build_job(deployment: Deployment, cluster: ClusterFile) -> Job:
         extra_sbatch=cluster.slurm.extra_sbatch,
         tools=_TOOLS.read_text(),
         interface=cluster.network.service_interface or "",
+        node_facts=cluster.paths.node_facts,
         nodes=nodes,
         router=router,
         router_bin=f"{router_venv}/bin" if router_venv else None,
@@ -125,6 +129,11 @@ def _ready_urls(deployment: Deployment) -> list[str]:
             host = ip_of_node(inst.first_node)
         urls.append(f"http://{host}:{plan.http_port}{plan.ready_path}")
     return urls
+
+
+def left_to_node(derived: Iterable[str], env: dict[str, str]) -> list[str]:
+    """What the cluster file's runtime.env sets is pinned too: the node's facts decide only the rest."""
+    return [d for d in derived if d not in env]
 
 
 def _process_env(process: Process, cluster: ClusterFile) -> dict[str, str]:

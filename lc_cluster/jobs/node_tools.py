@@ -2,7 +2,8 @@
 
 Standard library only: it runs with whatever python3 the node has, before any engine venv. Commands:
   ip [IFNAME]                      this node's service IPv4 address
-  record PATH INDEX NODE_IP ROLE INSTANCE N ENV... ARGV...   write one process's exact command as JSON
+  record PATH INDEX NODE_IP ROLE INSTANCE N D ENV... DERIVED... ARGV...   write one process's exact command as JSON
+  derive FACTS NODE_IP SETTING...  NAME=VALUE (or --flag=VALUE) for each SETTING this node's facts file decides
   mark PATH PHASE [KEY=VALUE ...]  atomically rewrite the job's state file (PHASE: one of Phase)
   wait-ready DEADLINE_S PID URL... poll until every URL answers 200 (0), PID is gone (1) or the deadline (2)
   redact PATH                      copy stdin to PATH with the job's API key replaced by ${LC_API_KEY}
@@ -15,6 +16,7 @@ import fcntl
 import ipaddress
 import json
 import os
+import re
 import socket
 import struct
 import sys
@@ -136,9 +138,16 @@ def redact(path: str) -> None:
         out.write(pending)
 
 
-def record(path: str, index: str, ip: str, role: str, instance: str, count: str, *rest: str) -> None:
+def record(path: str, index: str, ip: str, role: str, instance: str, count: str, nderived: str, *rest: str) -> None:
+    """The process's whole command: its environment, what this node's facts added (in `derived` as well as in env
+    or argv, so a reader sees which values the node chose), and its argv."""
     rest = tuple(hide_key(item) for item in rest)
-    env = dict(item.split("=", 1) for item in rest[: int(count)])
+    env_end, derived_end = int(count), int(count) + int(nderived)
+    derived = dict(item.split("=", 1) for item in rest[env_end:derived_end])
+    env = {
+        **{k: v for k, v in derived.items() if not k.startswith("-")},
+        **dict(i.split("=", 1) for i in rest[:env_end]),
+    }
     write_json(
         path,
         {
@@ -148,9 +157,42 @@ def record(path: str, index: str, ip: str, role: str, instance: str, count: str,
             "hostname": socket.gethostname(),
             "node_ip": ip,
             "env": env,
-            "argv": list(rest[int(count) :]),
+            "derived": derived,
+            "argv": list(rest[derived_end:]),
         },
     )
+
+
+# A value taken from a facts file goes into an environment or an argv: device and interface names only.
+_FACT_VALUE = re.compile(r"=?[A-Za-z0-9_.:-]+(,[A-Za-z0-9_.:-]+)*")
+
+
+def derive(path: str, ip: str, *settings: str) -> None:
+    """What the node_facts role found on this node, for the settings the plan left open: the interface that carries
+    the node's address, and the HCAs whose ports are Active. Nothing for a node without a facts file."""
+    try:
+        with open(path) as f:
+            facts = json.load(f)
+    except (OSError, ValueError):
+        return
+    carriers = [
+        i.get("name") for i in facts.get("interfaces", []) if any(c.split("/")[0] == ip for c in i.get("ipv4", []))
+    ]
+    carrier = carriers[0] if carriers else None
+    active = [h for h in facts.get("hcas", []) if h.get("state") == "ACTIVE"]
+    names = ",".join(sorted({str(h.get("name")) for h in active}))
+    values = {
+        "NCCL_SOCKET_IFNAME": carrier,
+        "GLOO_SOCKET_IFNAME": carrier,
+        # '=': exact names (a plain list is a prefix match: mlx5_1 would also pick mlx5_10).
+        "NCCL_IB_HCA": "=" + names if names else None,
+        "UCX_NET_DEVICES": ",".join(f"{h.get('name')}:{h.get('port')}" for h in active) or None,
+        "--disaggregation-ib-device": names or None,
+    }
+    for setting in settings:
+        value = values.get(setting)
+        if value and _FACT_VALUE.fullmatch(value):
+            print(f"{setting}={value}")
 
 
 def mark(path: str, phase: str, *pairs: str) -> None:
@@ -189,6 +231,8 @@ def main(argv: list[str]) -> int:
         print(node_ip(args[0] if args and args[0] else None))
     elif command == "record":
         record(*args)
+    elif command == "derive":
+        derive(*args)
     elif command == "mark":
         mark(*args)
     elif command == "wait-ready":

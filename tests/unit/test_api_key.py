@@ -54,7 +54,7 @@ def test_the_record_of_a_node_shows_the_key_as_its_name(tmp_path: Path, monkeypa
     monkeypatch.setenv("LC_API_KEY", KEY)
     path = tmp_path / "node-0.cmd.json"
     node_tools.record(
-        str(path), "0", "10.0.0.1", "serve", "0", "1", f"VLLM_API_KEY={KEY}", "vllm", "serve", f"--x={KEY}"
+        str(path), "0", "10.0.0.1", "serve", "0", "1", "0", f"VLLM_API_KEY={KEY}", "vllm", "serve", f"--x={KEY}"
     )
     text = path.read_text()
     assert KEY not in text

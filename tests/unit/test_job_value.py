@@ -168,3 +168,32 @@ def test_imports_run_one_way() -> None:
                 if theirs and theirs != mine and theirs not in LAYERS[mine]:
                     upward.append(f"{module} imports {name}")
     assert upward == []
+
+
+def test_the_nodes_facts_decide_only_what_nothing_pins(cluster_file: str, tmp_path: Path) -> None:
+    """Unpinned NIC settings are left to each node's facts file; the CLI, the cluster file's network and its
+    runtime.env each pin them."""
+    plain = _json("plan", "longcat-flash-chat", "--gpu", "H800", "--nodes", "2")
+    assert {tuple(p["derived"]) for p in plain["processes"]} == {
+        ("NCCL_SOCKET_IFNAME", "GLOO_SOCKET_IFNAME", "NCCL_IB_HCA")
+    }
+    pinned = _json("plan", "longcat-flash-chat", "--nodes", "2", "--cluster", cluster_file)
+    assert {tuple(p["derived"]) for p in pinned["processes"]} == {()}
+    sglang_pd = _json("plan", "longcat-flash-chat", "-e", "sglang", "--gpu", "H800", "--nodes", "4",
+                      "--prefill", "nodes=2", "--decode", "nodes=2")  # fmt: skip
+    engines = [p for p in sglang_pd["processes"] if p["role"] != "router"]
+    assert all(p["derived"][-1] == "--disaggregation-ib-device" for p in engines)
+    assert next(p for p in sglang_pd["processes"] if p["role"] == "router")["derived"] == []
+    doc = yaml.safe_load(Path(cluster_file).read_text())
+    doc["network"] = {}
+    doc["runtime"]["env"]["UCX_NET_DEVICES"] = "mlx5_3:1"
+    path = tmp_path / "ucx.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    vllm_pd = _json("plan", "deepseek-v4-flash", "--gpu", "H200", "--prefill", "gpus=4,dp=4", "--decode",
+                    "gpus=4,dp=4", "--cluster", str(path))  # fmt: skip
+    engines = [p for p in vllm_pd["processes"] if p["role"] != "router"]
+    assert {tuple(p["derived"]) for p in engines} == {("NCCL_SOCKET_IFNAME", "GLOO_SOCKET_IFNAME", "NCCL_IB_HCA")}
+    assert _json("plan", "deepseek-v4-flash", "--gpu", "H200", "--prefill", "gpus=4,dp=4", "--decode",
+                 "gpus=4,dp=4")["processes"][0]["derived"][-1] == "UCX_NET_DEVICES"  # fmt: skip
+    script = cli("serve", "longcat-flash-chat", "--nodes", "2", "--cluster", str(path), "--dry-run").stdout
+    assert "NCCL_SOCKET_IFNAME,GLOO_SOCKET_IFNAME,NCCL_IB_HCA" in script
