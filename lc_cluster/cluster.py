@@ -131,12 +131,16 @@ class Runtime(_Strict):
         return v
 
 
+# Where role node_facts writes each node's facts (its default node_facts_path).
+NODE_FACTS_PATH = "/etc/lc-cluster/node-facts.json"
+
+
 class Paths(_Strict):
     log_dir: str = Field(description="shared directory for job logs, seen by every node and the login host")
     model_cache: str | None = Field(default=None, description="HF_HOME with the pre-fetched weights")
     offline: bool = Field(default=True, description="HF_HUB_OFFLINE=1: use only the staged weights")
     node_facts: str = Field(
-        default="/etc/lc-cluster/node-facts.json",
+        default=NODE_FACTS_PATH,
         description="the facts file role node_facts writes on every node (%N: the node's name)",
     )
     group_readable: bool = Field(
@@ -171,6 +175,10 @@ class ClusterFile(_Strict):
     login_netns: str | None = Field(
         default=None, description="sandbox only: network namespace the login host's commands run in"
     )
+    node_root: str = Field(
+        default="/",
+        description="sandbox only: a folder per node (%N: its name) standing in for / where doctor reads /sys, /proc",
+    )
     _source: Path | None = PrivateAttr(default=None)
 
     @property
@@ -184,6 +192,12 @@ class ClusterFile(_Strict):
     @classmethod
     def _names(cls, v: str | None) -> str | None:
         return _check(validate.NAME, "name", v)
+
+    @field_validator("node_root")
+    @classmethod
+    def _node_root(cls, v: str) -> str:
+        _check(validate.NODE_PATH, "absolute path (%N: the node's name)", v)
+        return v
 
 
 def cluster_path(ref: str | None) -> Path:

@@ -14,6 +14,8 @@ CLUSTER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 PATH = re.compile(r"/[A-Za-z0-9._/+@-]*")
 # A path on every node, where %N stands for the node's name (as in Slurm's file name patterns).
 NODE_PATH = re.compile(r"/([A-Za-z0-9._/+@-]|%N)*")
+# A Slurm host list as sbatch --nodelist/--exclude take it: n1,n2 or gpu[01-04,07].
+HOSTLIST = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(\[[0-9,-]+\])?(,[A-Za-z0-9][A-Za-z0-9._-]*(\[[0-9,-]+\])?)*")
 SLURM_TIME = re.compile(r"(\d+-)?\d{1,2}(:\d{2}){0,2}|\d+")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 SBATCH_OPTION = re.compile(r"--[a-z][a-z-]*(=[A-Za-z0-9._:,@+/=-]+)?")

@@ -14,6 +14,7 @@ def build() -> typer.Typer:
     from lc_cluster.cli import (
         canary_cmd,
         catalog_cmds,
+        doctor_cmd,
         init_cmd,
         jobs_cmd,
         mirror_cmd,
@@ -30,7 +31,9 @@ def build() -> typer.Typer:
         add_completion=False,
         pretty_exceptions_enable=False,
     )
-    for module in (catalog_cmds, plan_cmd, init_cmd, serve_cmd, jobs_cmd, canary_cmd, sandbox_cmd, up_cmd, mirror_cmd):
+    commands = (catalog_cmds, plan_cmd, init_cmd, serve_cmd, jobs_cmd, doctor_cmd, canary_cmd, sandbox_cmd, up_cmd,
+                mirror_cmd)  # fmt: skip
+    for module in commands:
         module.register(app)
     return app
 

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from lc_cluster.cli import doctor_cmd
 from lc_cluster.cli import options as o
 from lc_cluster.cli.output import console, emit_json
 
@@ -19,12 +20,24 @@ def serve(
     cluster: str | None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the batch script; submit nothing.")] = False,
     no_wait: Annotated[bool, typer.Option("--no-wait", help="Submit and return at once.")] = False,
+    exclude: doctor_cmd.Exclude = None,
+    preflight: Annotated[
+        bool, typer.Option("--preflight", help="Run doctor on the partition's nodes first; submit only if all pass.")
+    ] = False,
     as_json: o.JsonFlag = False,
 ) -> None:
     """Serve a model on the cluster: validate everything, submit one Slurm job, wait until it answers."""
     from lc_cluster.jobs.job import prepare
 
-    job = prepare(asked, cluster)
+    job = prepare(asked, cluster, exclude)
+    if preflight and not dry_run:
+        report = doctor_cmd.check(
+            cluster, engine=job.deployment.plan.engine, exclude=exclude, model_ref=job.deployment.plan.model.name
+        )
+        if not report.ok:
+            doctor_cmd.show(report)
+            console(stderr=True).print("[red]preflight failed[/]: nothing submitted")
+            raise typer.Exit(1)
     if dry_run:
         if as_json:
             emit_json(job.as_dict(script=True))

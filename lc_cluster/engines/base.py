@@ -10,7 +10,7 @@ from typing import Any, Protocol
 from packaging.version import Version
 
 from lc_cluster.errors import LcError
-from lc_cluster.planning import EngineRules, Plan
+from lc_cluster.planning import EngineRules, Fabric, Plan
 
 # Values known only inside the allocation, on each node, at run time. The batch template replaces them.
 HEAD_IP = "${HEAD_IP}"
@@ -86,8 +86,11 @@ def compact_json(value: dict[str, Any]) -> str:
 
 
 def network_env(plan: Plan) -> dict[str, str]:
+    return fabric_env(plan.request.fabric)
+
+
+def fabric_env(net: Fabric) -> dict[str, str]:
     """NCCL/Gloo settings every node needs, so no rank falls back to the wrong NIC or to sockets."""
-    net = plan.request.fabric
     env: dict[str, str] = {}
     if net.socket_ifname:
         env["GLOO_SOCKET_IFNAME"] = net.socket_ifname
@@ -106,9 +109,12 @@ NIC_SETTINGS = ("NCCL_SOCKET_IFNAME", "GLOO_SOCKET_IFNAME", "NCCL_IB_HCA")
 
 
 def derived_network(plan: Plan, *extra: str) -> tuple[str, ...]:
-    """The NIC settings (and an engine's EXTRA ones) left to each node's facts: every one the plan does not pin."""
-    pinned = network_env(plan)
-    fabric = plan.request.fabric
+    return left_to_facts(plan.request.fabric, *extra)
+
+
+def left_to_facts(fabric: Fabric, *extra: str) -> tuple[str, ...]:
+    """The NIC settings (and an engine's EXTRA ones) left to each node's facts: every one the fabric does not pin."""
+    pinned = fabric_env(fabric)
     return tuple(s for s in (*NIC_SETTINGS, *extra) if s not in pinned and not (fabric.ib_hca and s in _HCA_LISTS))
 
 

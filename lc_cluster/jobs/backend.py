@@ -14,6 +14,7 @@ from lc_cluster.cluster import ClusterFile
 from lc_cluster.errors import LcError
 
 _TIMEOUT_S = 60
+_USABLE = {"idle", "mix"}
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,9 @@ class SlurmBackend(Protocol):
     def cancel(self, job_id: str) -> None: ...
 
     def queue(self) -> list[JobState]: ...
+
+    def usable_nodes(self, partition: str | None) -> list[str]:
+        """The partition's nodes that can run a job now (idle or partly used), by name."""
 
 
 class SlurmCli:
@@ -91,6 +95,13 @@ class SlurmCli:
 
     def cancel(self, job_id: str) -> None:
         self._run("scancel", job_id)
+
+    def usable_nodes(self, partition: str | None) -> list[str]:
+        out = self._run(
+            "sinfo", "--noheader", "--Node", "--format=%N %t", *(["--partition", partition] if partition else [])
+        )
+        # sinfo marks a node that does not respond with '*' after its state.
+        return sorted({name for name, state in (line.split() for line in out.splitlines()) if state in _USABLE})
 
 
 def _jobs(out: str, command: str) -> list[dict[str, object]]:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lc_cluster import __version__
+from lc_cluster import __version__, validate
 from lc_cluster.cluster import ClusterFile, load_cluster
 from lc_cluster.deployment import Asked, Deployment, Process, deploy, resolve
 from lc_cluster.engines.base import API_KEY_CONFIG, NODE_IP, ip_of_node
@@ -18,7 +18,7 @@ from lc_cluster.jobs.node_tools import Phase
 from lc_cluster.rendering import render
 from lc_cluster.routers import ROUTER_READY_PATH
 
-_TOOLS = Path(__file__).with_name("node_tools.py")
+TOOLS = Path(__file__).with_name("node_tools.py")
 _JOB_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 _JOB_DIR = "${LC_JOB_DIR}"
 
@@ -45,13 +45,15 @@ class Job:
         return doc
 
 
-def prepare(asked: Asked, cluster_ref: str | None) -> Job:
-    """Everything `serve` checks before it submits: cluster file, model, layout, memory, ports, engine arguments."""
+def prepare(asked: Asked, cluster_ref: str | None, exclude: str | None = None) -> Job:
+    """Everything `serve` checks before it submits: cluster file, model, layout, memory, ports, engine arguments, and
+    the nodes to leave out (a Slurm node list, e.g. what `doctor` found failing)."""
+    validate.option(validate.HOSTLIST, "--exclude", exclude, "a Slurm node list such as n1,n2 or gpu[01-04]")
     cluster = load_cluster(cluster_ref)
-    return build_job(deploy(resolve(asked, cluster)), cluster)
+    return build_job(deploy(resolve(asked, cluster)), cluster, exclude)
 
 
-def build_job(deployment: Deployment, cluster: ClusterFile) -> Job:
+def build_job(deployment: Deployment, cluster: ClusterFile, exclude: str | None = None) -> Job:
     plan = deployment.plan
     processes = deployment.processes
     envs = tuple(_process_env(p, cluster) for p in processes)
@@ -93,8 +95,8 @@ def build_job(deployment: Deployment, cluster: ClusterFile) -> Job:
         partition=cluster.slurm.partition,
         account=cluster.slurm.account,
         qos=cluster.slurm.qos,
-        extra_sbatch=cluster.slurm.extra_sbatch,
-        tools=_TOOLS.read_text(),
+        extra_sbatch=[*cluster.slurm.extra_sbatch, *([f"--exclude={exclude}"] if exclude else [])],
+        tools=TOOLS.read_text(),
         interface=cluster.network.service_interface or "",
         node_facts=cluster.paths.node_facts,
         nodes=nodes,
@@ -108,7 +110,7 @@ def build_job(deployment: Deployment, cluster: ClusterFile) -> Job:
         http_port=deployment.entry_port,
         api_key=plan.api_key,
         api_key_file=any(API_KEY_CONFIG in p.command.argv for p in processes),
-        **_runtime(cluster, plan.engine, engine_env_names),
+        **runtime_parts(cluster, plan.engine, engine_env_names),
     )
     return Job(deployment=deployment, cluster=cluster, name=name, process_env=envs, script=script)
 
@@ -154,7 +156,7 @@ def _process_env(process: Process, cluster: ClusterFile) -> dict[str, str]:
     return {**process.env, **extra}
 
 
-def _runtime(cluster: ClusterFile, engine: str, env_keys: list[str]) -> dict[str, Any]:
+def runtime_parts(cluster: ClusterFile, engine: str, env_keys: list[str]) -> dict[str, Any]:
     runtime = cluster.runtime
     if runtime.kind != "host" and not runtime.image:
         raise LcError(f"runtime.kind {runtime.kind} needs runtime.image in the cluster file")

@@ -20,6 +20,8 @@ from lc_cluster.paths import state_home
 ANSIBLE = Path(__file__).resolve().parent.parent / "ansible"
 PLAYBOOKS = ANSIBLE / "playbooks"
 ROLES = ANSIBLE / "roles"
+# What role node_facts runs on every node; doctor's job runs it too, with --live.
+NODE_FACTS_SCRIPT = ROLES / "node_facts" / "files" / "node_facts.py"
 COUNTS = ("ok", "changed", "failed", "unreachable")
 FACT_CACHE_S = 3600
 MAX_FORKS = 64

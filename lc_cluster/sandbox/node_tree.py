@@ -51,8 +51,13 @@ def write(root: Path, shape: NodeShape) -> None:
     for i in range(shape.nvswitches):
         _write(root / f"proc/driver/nvidia-nvswitch/devices/0000:{0x80 + i:02x}:00.0/information", "")
     if shape.fabric_manager:
-        script = (FILES / "nv-fabricmanager").read_text().replace("@VERSION@", shape.fabric_manager)
-        _write(root / "usr/bin/nv-fabricmanager", script, 0o755)
+        set_fabric_manager(root, shape.fabric_manager)
+
+
+def set_fabric_manager(root: Path, version: str) -> None:
+    """NVIDIA's fabric manager of VERSION (the stand-in package's binary, which answers --version like it)."""
+    script = (FILES / "nv-fabricmanager").read_text().replace("@VERSION@", version)
+    _write(root / "usr/bin/nv-fabricmanager", script, 0o755)
 
 
 def set_port_state(root: Path, hca: str, state: str) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 import lc_cluster
+from lc_cluster.cluster import NODE_FACTS_PATH
 from lc_cluster.errors import LcError
 from lc_cluster.host import (
     alive,
@@ -28,7 +29,10 @@ from lc_cluster.host import (
     stop,
 )  # fmt: skip
 from lc_cluster.paths import cache_home, config_home, state_home
-from lc_cluster.sandbox import bare, daemons, engine_env
+from lc_cluster.provision.runner import NODE_FACTS_SCRIPT
+from lc_cluster.provision.standins import role_default
+from lc_cluster.sandbox import bare, daemons, engine_env, node_tree
+from lc_cluster.sandbox.node_tree import NodeShape
 from lc_cluster.sandbox.topology import MAX_NODES, Topology
 
 PACKAGES = ["slurmctld", "slurmd", "slurm-client", "munge", "iproute2", "util-linux"]
@@ -119,6 +123,9 @@ def up(name: str, nodes: int, gpus_per_node: int, progress: Progress, bare: bool
             progress("Slurm: reconfiguring (stopping the old sandbox first)")
             _teardown(topo, state, progress)
         _timed(progress, f"Slurm: controller and {nodes} nodes", lambda: _start(topo, nodes, gpus_per_node))
+    _timed(
+        progress, "node facts (stand-in /sys and /proc per node)", lambda: _write_node_facts(topo, nodes, gpus_per_node)
+    )
     _write_cluster_file(topo, nodes, gpus_per_node, cache)
     return status(name)
 
@@ -167,6 +174,29 @@ def _start(topo: Topology, nodes: int, gpus_per_node: int) -> SandboxState:
     return state
 
 
+def node_root(topo: Topology, hostname: str = "%N") -> Path:
+    """The folder that stands in for a node's / (its /sys, /proc, /usr/bin and facts file)."""
+    return root(topo) / "nodes" / hostname
+
+
+def _write_node_facts(topo: Topology, nodes: int, gpus_per_node: int) -> None:
+    """Each node gets a healthy GPU server's tree, rewritten on every `up` (a test that broke one leaves no trace),
+    and its facts file, written by the role's own script inside the node's namespace (its interfaces)."""
+    shape = NodeShape(
+        gpus=gpus_per_node,
+        gpu_model="lc-cluster CPU-SANDBOX stand-in",
+        driver=role_default("nvidia_driver", "nvidia_driver_version"),
+        fabric_manager=role_default("nvidia_driver", "nvidia_driver_version"),
+    )
+    for host in topo.nodes(nodes):
+        tree = node_root(topo, host.hostname)
+        shutil.rmtree(tree, ignore_errors=True)
+        node_tree.write(tree, shape)
+        facts = run("ip", "netns", "exec", host.netns, "python3", str(NODE_FACTS_SCRIPT), "--root", str(tree))
+        (tree / NODE_FACTS_PATH.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
+        (tree / NODE_FACTS_PATH.lstrip("/")).write_text(facts)
+
+
 def _write_cluster_file(topo: Topology, nodes: int, gpus_per_node: int, cache: Path) -> None:
     doc = {
         "name": topo.name,
@@ -185,8 +215,14 @@ def _write_cluster_file(topo: Topology, nodes: int, gpus_per_node: int, cache: P
                 "VLLM_CPU_OMP_THREADS_BIND": "${NODE_INDEX}",
             },
         },
-        "paths": {"log_dir": str(root(topo) / "jobs"), "model_cache": str(engine_env.hf_home(cache)), "offline": True},
+        "paths": {
+            "log_dir": str(root(topo) / "jobs"),
+            "model_cache": str(engine_env.hf_home(cache)),
+            "offline": True,
+            "node_facts": str(node_root(topo)) + NODE_FACTS_PATH,
+        },
         "login_netns": topo.hub,
+        "node_root": str(node_root(topo)),
     }
     path = cluster_file(topo)
     path.parent.mkdir(parents=True, exist_ok=True)

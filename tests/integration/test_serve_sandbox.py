@@ -88,6 +88,12 @@ def test_vllm_dp2_answers_through_the_head_and_both_ranks_serve(sandbox: dict[st
         assert argv[argv.index("--data-parallel-address") + 1] == head
     assert _cmd(job, 0)["env"]["VLLM_HOST_IP"] == head
     assert _cmd(job, 1)["env"]["VLLM_HOST_IP"] == worker
+    # Nothing pins the NICs: each node took them from its facts file (the interface that carries its address, the
+    # HCAs whose ports are Active), and its command record says so.
+    for node in (0, 1):
+        derived = {"NCCL_SOCKET_IFNAME": "eth0", "GLOO_SOCKET_IFNAME": "eth0", "NCCL_IB_HCA": "=mlx5_0,mlx5_1"}
+        assert _cmd(job, node)["derived"] == derived
+        assert derived.items() <= _cmd(job, node)["env"].items()
 
     for i in range(8):
         asked = cli("ask", job["job_id"], f"question {i}", "--json", timeout=120)

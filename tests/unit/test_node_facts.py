@@ -12,14 +12,12 @@ from typing import Any
 import pytest
 
 from lc_cluster.jobs import node_tools
-from lc_cluster.provision.runner import ROLES
+from lc_cluster.provision.runner import NODE_FACTS_SCRIPT
 from lc_cluster.sandbox import node_tree
-
-SCRIPT = ROLES / "node_facts" / "files" / "node_facts.py"
 
 
 def _collector() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("node_facts", SCRIPT)
+    spec = importlib.util.spec_from_file_location("node_facts", NODE_FACTS_SCRIPT)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -68,13 +66,15 @@ def test_weights_missing_from_the_index_are_named(tmp_path: Path) -> None:
     index = {"weight_map": {"a": "model-1.safetensors", "b": "model-2.safetensors"}}
     (snapshot / "model.safetensors.index.json").write_text(json.dumps(index))
     (snapshot / "model-1.safetensors").write_bytes(b"x" * 10)
-    weights = _collector().weights(str(tmp_path / "snapshots"))
+    collector = _collector()
+    weights = collector.weights(collector.newest(str(tmp_path / "snapshots")))
     assert weights["present"] is False and weights["missing"] == ["model-2.safetensors"]
     (snapshot / "model-2.safetensors").write_bytes(b"y")
     (snapshot / ".lc-verified.json").write_text(json.dumps({"model-1.safetensors": {"size": 10}}))
-    assert _collector().weights(str(tmp_path / "snapshots"))["verified"] is True
+    assert collector.weights(str(snapshot))["verified"] is True
     (snapshot / "model-1.safetensors").write_bytes(b"x")
-    assert _collector().weights(str(tmp_path / "snapshots"))["changed"] == ["model-1.safetensors"]
+    assert collector.weights(str(snapshot))["changed"] == ["model-1.safetensors"]
+    assert collector.weights(collector.newest(str(tmp_path / "absent")))["present"] is False
 
 
 def _facts_file(tmp_path: Path, **changes: Any) -> str:
@@ -137,3 +137,10 @@ def test_the_record_separates_what_the_node_derived(tmp_path: Path) -> None:
     assert doc["env"] == {"GLOO_SOCKET_IFNAME": "ens1", "VLLM_HOST_IP": "10.0.0.5"}
     assert doc["argv"][-1] == "--disaggregation-ib-device=mlx5_0"
     assert doc["hostname"] == socket.gethostname()
+
+
+def test_the_role_writes_where_jobs_read() -> None:
+    from lc_cluster.cluster import NODE_FACTS_PATH
+    from lc_cluster.provision.standins import role_default
+
+    assert role_default("node_facts", "node_facts_path") == NODE_FACTS_PATH

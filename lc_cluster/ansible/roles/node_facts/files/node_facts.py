@@ -5,9 +5,11 @@ The role node_facts runs it on every node and keeps what it prints in /etc/lc-cl
 that file on each node at run time (NCCL/Gloo/UCX devices), and `lc-cluster doctor` runs it inside a Slurm job with
 --live, which adds what only the job itself can see (locked-memory limit, /dev/shm, disk, engine and weights).
 
-Standard library only, any python3 >= 3.6 a node may have. Everything is read from the kernel's files (/sys, /proc)
+Standard library only, any python3 >= 3.7 a node may have. Everything is read from the kernel's files (/sys, /proc)
 under --root, so a test tree can stand in for a node; commands run only for versions the kernel does not report.
 """
+
+from __future__ import annotations
 
 import json
 import os
@@ -17,12 +19,13 @@ import socket
 import struct
 import subprocess
 import sys
+from typing import Any
 
 SCHEMA = 1
 _COMMAND_TIMEOUT_S = 10
 
 
-def _read(path, default=None):
+def _read(path: str, default: str | None = None) -> str | None:
     try:
         with open(path) as f:
             return f.read().strip()
@@ -30,32 +33,32 @@ def _read(path, default=None):
         return default
 
 
-def _list(path):
+def _list(path: str) -> list[str]:
     try:
         return sorted(os.listdir(path))
     except OSError:
         return []
 
 
-def _int(text, default=None):
+def _int(text: str | None, default: int | None = None) -> int | None:
     try:
-        return int(text)
-    except (TypeError, ValueError):
+        return int(text or "")
+    except ValueError:
         return default
 
 
-def _numa(path):
+def _numa(path: str) -> int | None:
     node = _int(_read(path))
     # -1: a one-socket machine, or firmware that does not say.
     return node if node is not None and node >= 0 else None
 
 
-def gpus(root):
+def gpus(root: str) -> list[dict[str, Any]]:
     """The NVIDIA driver lists each GPU under /proc/driver/nvidia/gpus/BUS/information ('Model: ...')."""
-    found = []
+    found: list[dict[str, Any]] = []
     base = os.path.join(root, "proc/driver/nvidia/gpus")
     for bus in _list(base):
-        info = _read(os.path.join(base, bus, "information"), "")
+        info = _read(os.path.join(base, bus, "information")) or ""
         fields = dict(
             (k.strip(), v.strip()) for k, v in (line.split(":", 1) for line in info.splitlines() if ":" in line)
         )
@@ -70,7 +73,7 @@ def gpus(root):
     return sorted(found, key=lambda g: g["index"])
 
 
-def hcas(root):
+def hcas(root: str) -> list[dict[str, Any]]:
     """Every port of every RDMA device: '4: ACTIVE', '400 Gb/sec (4X NDR)', 'InfiniBand' or 'Ethernet' (RoCE)."""
     found = []
     base = os.path.join(root, "sys/class/infiniband")
@@ -79,7 +82,7 @@ def hcas(root):
         netdevs = _list(os.path.join(device, "net"))
         for port in _list(os.path.join(base, name, "ports")):
             where = os.path.join(base, name, "ports", port)
-            state = _read(os.path.join(where, "state"), "")
+            state = _read(os.path.join(where, "state")) or ""
             rate = re.match(r"\s*([\d.]+)\s*Gb/sec", _read(os.path.join(where, "rate"), "") or "")
             found.append(
                 {
@@ -95,7 +98,7 @@ def hcas(root):
     return found
 
 
-def affinity(gpu_list, hca_list):
+def affinity(gpu_list: list[dict[str, Any]], hca_list: list[dict[str, Any]]) -> dict[str, list[str]]:
     """Each GPU's nearest HCAs: those on its NUMA node (all of them where the firmware does not say)."""
     result = {}
     for gpu in gpu_list:
@@ -108,7 +111,7 @@ _SIOCGIFADDR = 0x8915
 _SIOCGIFNETMASK = 0x891B
 
 
-def interfaces():
+def interfaces() -> list[dict[str, Any]]:
     """Each interface's IPv4 addresses with their prefix: the interface that carries a subnet is the one to give
     NCCL and Gloo. Read from the running kernel (a test tree cannot stand in for it)."""
     found = []
@@ -125,13 +128,13 @@ def interfaces():
     return found
 
 
-def _ioctl(sock, request, packed):
+def _ioctl(sock: socket.socket, request: int, packed: bytes) -> bytes:
     import fcntl
 
     return fcntl.ioctl(sock.fileno(), request, packed)
 
 
-def _command(argv):
+def _command(argv: list[str]) -> str | None:
     try:
         done = subprocess.run(
             argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=_COMMAND_TIMEOUT_S, check=False
@@ -141,12 +144,12 @@ def _command(argv):
     return done.stdout.decode(errors="replace") if done.returncode == 0 else None
 
 
-def _version_in(text, pattern):
+def _version_in(text: str | None, pattern: str) -> str | None:
     found = re.search(pattern, text or "")
     return found.group(1) if found else None
 
 
-def versions(root):
+def versions(root: str) -> dict[str, str | None]:
     fm = os.path.join(root, "usr/bin/nv-fabricmanager")
     nccl = [
         _version_in(name, r"libnccl\.so\.(\d+\.\d+\.\d+)")
@@ -167,7 +170,7 @@ def versions(root):
     }
 
 
-def collect(root):
+def collect(root: str) -> dict[str, Any]:
     gpu_list, hca_list = gpus(root), hcas(root)
     return {
         "schema": SCHEMA,
@@ -184,7 +187,7 @@ def collect(root):
     }
 
 
-def _free(path):
+def _free(path: str) -> int | None:
     try:
         st = os.statvfs(path)
     except OSError:
@@ -192,7 +195,7 @@ def _free(path):
     return st.f_bavail * st.f_frsize
 
 
-def _size(path):
+def _size(path: str) -> int | None:
     try:
         st = os.statvfs(path)
     except OSError:
@@ -200,13 +203,17 @@ def _size(path):
     return st.f_blocks * st.f_frsize
 
 
-def weights(snapshots):
-    """A Hugging Face cache snapshot of the model: config.json and every weight file its index names, each with
-    the size recorded when the model_cache role verified it (.lc-verified.json), where it did."""
+def newest(snapshots: str) -> str | None:
+    """The newest snapshot of a model in a Hugging Face cache (HF_HOME/hub/models--ORG--NAME/snapshots)."""
     folders = [os.path.join(snapshots, s) for s in _list(snapshots)]
-    if not folders:
-        return {"present": False, "missing": ["the model's snapshot folder " + snapshots], "verified": False}
-    folder = max(folders, key=os.path.getmtime)
+    return max(folders, key=os.path.getmtime) if folders else None
+
+
+def weights(folder: str | None) -> dict[str, Any]:
+    """config.json and every weight file the model's index names, each with the size recorded when the model_cache
+    role verified it (.lc-verified.json), where it did."""
+    if not folder or not os.path.isdir(folder):
+        return {"present": False, "missing": ["the model's folder"], "verified": False, "changed": []}
     needed = ["config.json"]
     index = _read(os.path.join(folder, "model.safetensors.index.json"))
     if index:
@@ -224,11 +231,11 @@ def weights(snapshots):
     return {"present": not missing, "missing": missing, "verified": bool(ledger) and not changed, "changed": changed}
 
 
-def live(spec):
+def live(spec: dict[str, str]) -> dict[str, Any]:
     """What only a process inside the job sees: its locked-memory limit (RDMA registers GPU memory), /dev/shm
     (NCCL's intra-node buffers), free disk for the model cache, the engine, the weights."""
     soft, _ = resource.getrlimit(resource.RLIMIT_MEMLOCK)
-    result = {
+    result: dict[str, Any] = {
         "memlock_bytes": None if soft == resource.RLIM_INFINITY else soft,
         "shm_bytes": _size("/dev/shm"),
     }
@@ -237,16 +244,18 @@ def live(spec):
     if spec.get("engine"):
         result["engine_present"] = os.path.exists(spec["engine"])
     if spec.get("snapshots"):
-        result["weights"] = weights(spec["snapshots"])
+        result["weights"] = weights(newest(spec["snapshots"]))
+    elif spec.get("model_dir"):
+        result["weights"] = weights(spec["model_dir"])
     return result
 
 
-def main(argv):
+def main(argv: list[str]) -> int:
     import argparse
 
     parser = argparse.ArgumentParser(prog="node_facts", description=__doc__.split("\n\n")[0])
     parser.add_argument("--root", default="/", help="where /sys and /proc are read (a test tree)")
-    parser.add_argument("--live", help="JSON: also check cache_dir, engine and the model's snapshots folder")
+    parser.add_argument("--live", help="JSON: also check cache_dir, engine, and snapshots (a hub cache's) or model_dir")
     args = parser.parse_args(argv)
     facts = collect(args.root)
     if args.live is not None:
