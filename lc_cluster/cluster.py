@@ -175,6 +175,9 @@ class ClusterFile(_Strict):
     login_netns: str | None = Field(
         default=None, description="sandbox only: network namespace the login host's commands run in"
     )
+    gpu_hour_usd: float | None = Field(
+        default=None, gt=0, description="what one GPU-hour costs: bench's cost per million output tokens"
+    )
     node_root: str = Field(
         default="/",
         description="sandbox only: a folder per node (%N: its name) standing in for / where doctor reads /sys, /proc",

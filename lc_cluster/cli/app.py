@@ -12,6 +12,7 @@ from lc_cluster.errors import LcError, PlanRefused
 
 def build() -> typer.Typer:
     from lc_cluster.cli import (
+        bench_cmd,
         canary_cmd,
         catalog_cmds,
         doctor_cmd,
@@ -31,8 +32,8 @@ def build() -> typer.Typer:
         add_completion=False,
         pretty_exceptions_enable=False,
     )
-    commands = (catalog_cmds, plan_cmd, init_cmd, serve_cmd, jobs_cmd, doctor_cmd, canary_cmd, sandbox_cmd, up_cmd,
-                mirror_cmd)  # fmt: skip
+    commands = (catalog_cmds, plan_cmd, init_cmd, serve_cmd, jobs_cmd, doctor_cmd, bench_cmd, canary_cmd, sandbox_cmd,
+                up_cmd, mirror_cmd)  # fmt: skip
     for module in commands:
         module.register(app)
     return app

@@ -48,6 +48,14 @@ class NodeCommand:
         return {"index": self.index, "argv": list(self.full_argv), "env": dict(self.env), "derived": list(self.derived)}
 
 
+@dataclass(frozen=True)
+class BenchLoad:
+    input_len: int
+    output_len: int
+    prompts: int
+    concurrency: int
+
+
 class Engine(EngineRules, Protocol):
     managed_flags: frozenset[str]
     """Flags lc-cluster sets from the plan; --engine-arg may not set them."""
@@ -60,6 +68,11 @@ class Engine(EngineRules, Protocol):
 
     def build(self, plan: Plan) -> list[NodeCommand]:
         """The exact argv and environment of every node, in node order; node 0 is the head."""
+
+    def bench_argv(self, base_url: str, model: str, tokenizer: str, load: BenchLoad, result_file: str) -> list[str]:
+        """The engine's own benchmark client against an OpenAI-compatible BASE_URL (the API key in OPENAI_API_KEY),
+        random prompts of fixed length made with TOKENIZER (a hub id or folder), EOS ignored, its results written
+        to RESULT_FILE as JSON."""
 
 
 def check_user_args(engine: Engine, commands: Iterable[NodeCommand], user_args: Iterable[str]) -> None:

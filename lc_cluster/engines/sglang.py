@@ -7,6 +7,7 @@ from lc_cluster.engines.base import (
     API_KEY_CONFIG,
     HEAD_IP,
     NODE_IP,
+    BenchLoad,
     NodeCommand,
     derived_network,
     listen_args,
@@ -81,6 +82,18 @@ class Sglang:
         if ports.kv_transfer is not None:
             uses.append(PortUse("PD bootstrap", ports.kv_transfer, ports.kv_transfer, "head"))
         return uses
+
+    @staticmethod
+    def bench_argv(base_url: str, model: str, tokenizer: str, load: BenchLoad, result_file: str) -> list[str]:
+        # bench_serving ignores EOS unless told not to; a range ratio of 1 keeps every length exact.
+        return [
+            "python3", "-m", "sglang.bench_serving", "--backend", "sglang-oai-chat", "--base-url", base_url,
+            "--model", model, "--tokenizer", tokenizer, "--dataset-name", "random",
+            "--random-input-len", str(load.input_len),
+            "--random-output-len", str(load.output_len), "--random-range-ratio", "1",
+            "--num-prompts", str(load.prompts), "--max-concurrency", str(load.concurrency),
+            "--output-file", result_file,
+        ]  # fmt: skip
 
     def build(self, plan: Plan) -> list[NodeCommand]:
         layout, recipe, model = plan.layout, plan.recipe, plan.model

@@ -9,6 +9,7 @@ from lc_cluster.engines.base import (
     API_KEY,
     HEAD_IP,
     NODE_IP,
+    BenchLoad,
     NodeCommand,
     compact_json,
     derived_network,
@@ -97,6 +98,19 @@ class Vllm:
             last = ports.kv_transfer + layout.tp * layout.pp * layout.dp - 1
             uses.append(PortUse("KV transfer", ports.kv_transfer, last, "every node"))
         return uses
+
+    @staticmethod
+    def bench_argv(base_url: str, model: str, tokenizer: str, load: BenchLoad, result_file: str) -> list[str]:
+        folder, name = result_file.rsplit("/", 1)
+        return [
+            "vllm", "bench", "serve", "--backend", "openai-chat", "--base-url", base_url,
+            "--endpoint", "/v1/chat/completions", "--model", model, "--tokenizer", tokenizer,
+            "--dataset-name", "random",
+            "--random-input-len", str(load.input_len), "--random-output-len", str(load.output_len),
+            "--num-prompts", str(load.prompts), "--max-concurrency", str(load.concurrency), "--ignore-eos",
+            "--percentile-metrics", "ttft,tpot,itl", "--metric-percentiles", "50,90,99",
+            "--save-result", "--result-dir", folder, "--result-filename", name,
+        ]  # fmt: skip
 
     def build(self, plan: Plan) -> list[NodeCommand]:
         layout, recipe, model = plan.layout, plan.recipe, plan.model

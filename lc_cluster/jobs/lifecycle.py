@@ -38,6 +38,7 @@ def submit(job: Job, backend: SlurmBackend) -> JobRecord:
         model=plan.model.name,
         engine=plan.engine,
         nodes=job.deployment.nodes,
+        gpus=job.deployment.nodes * job.deployment.gpus_per_node,
         http_port=job.deployment.entry_port,
         log_dir=str(log_dir),
         submitted_at=time.time(),

@@ -10,7 +10,7 @@ import json
 import os
 import re
 import secrets
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,8 @@ class JobRecord:
     """Where the head was planned to answer: `ask` follows no other endpoint the job's state file might name."""
     log_dir: str
     submitted_at: float
+    gpus: int = 0
+    """GPUs the job holds in all (0: a record written before lc-cluster kept it)."""
 
     @property
     def comment(self) -> str:
@@ -114,6 +116,7 @@ def save(record: JobRecord) -> Path:
 
 
 _FIELDS = {f.name for f in fields(JobRecord)}
+_REQUIRED = {f.name for f in fields(JobRecord) if f.default is MISSING}
 
 
 def scan() -> tuple[list[JobRecord], list[str]]:
@@ -123,7 +126,7 @@ def scan() -> tuple[list[JobRecord], list[str]]:
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         try:
             data = json.loads(path.read_text())
-            if not isinstance(data, dict) or set(data) != _FIELDS:
+            if not isinstance(data, dict) or not _REQUIRED <= set(data) <= _FIELDS:
                 raise ValueError("not a job record")
             records.append(JobRecord(**data))
         except (OSError, ValueError, TypeError) as exc:

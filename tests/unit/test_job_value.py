@@ -132,6 +132,7 @@ LAYERS: dict[str, set[str]] = {
         "jobs",
     },
     "provision": {"host", "errors", "paths"},
+    "bench": {"engines", "planning", "catalog", "cluster", "jobs", "errors", "paths"},
     "doctor": {"jobs", "engines", "planning", "provision", "catalog", "cluster", "rendering", "errors", "validate"},
     "sandbox": {"jobs", "provision", "host", "rendering", "cluster", "errors", "paths"},
     "ansible": set(),

@@ -1,5 +1,8 @@
 """Stands in for an engine that cannot run here (SGLang's kernels are CUDA-only): records the argv and environment
-it was started with, then answers /health like the real server, on the same --host/--port, until stopped."""
+it was started with, then answers /health like the real server, on the same --host/--port, until stopped.
+
+Its chat endpoint answers the way a PD decode engine whose KV transfer failed does (what GPUs and RDMA are needed to
+produce for real): 200, a well-formed stream, and not one token."""
 
 from __future__ import annotations
 
@@ -33,6 +36,25 @@ def main(args: list[str]) -> None:
         def do_GET(self) -> None:
             self.send_response(200 if self.path == "/health" else 404)
             self.end_headers()
+
+        def do_POST(self) -> None:
+            request = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+            if self.path != "/v1/chat/completions":
+                self.send_response(404)
+                self.end_headers()
+                return
+            chunk = {"id": "0", "object": "chat.completion.chunk", "model": request.get("model", "")}
+            events = [
+                {**chunk, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]},
+                {**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+                {**chunk, "choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": 0, "total_tokens": 1}},
+            ]
+            body = "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Content-Length", str(len(body.encode())))
+            self.end_headers()
+            self.wfile.write(body.encode())
 
         def log_message(self, *_: object) -> None:
             pass

@@ -1,0 +1,159 @@
+"""Run the engine's own benchmark client against a job's endpoint, from the login host (inside the sandbox's login
+namespace), and judge the result: every request answered, and every answer as long as asked."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from lc_cluster.catalog.loader import load_catalog
+from lc_cluster.cluster import ClusterFile, load_cluster
+from lc_cluster.engines import get_engine
+from lc_cluster.engines.base import BenchLoad
+from lc_cluster.errors import LcError
+from lc_cluster.jobs.records import JobRecord
+from lc_cluster.paths import state_home
+
+# An answer shorter than this share of the tokens asked for (EOS ignored) means the engine cut it: a KV transfer that
+# failed, a decode engine that lost its prefill, a limit set too low.
+_SHORT = 0.9
+_PERCENTILES = ("p50", "p90", "p99")
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    job_id: str
+    model: str
+    engine: str
+    client: str
+    scenario: str
+    load: BenchLoad
+    gpus: int
+    completed: int
+    failed: int
+    output_tokens: int
+    duration_s: float
+    latency_ms: dict[str, float | None]
+    """ttft/tpot/itl at each percentile, e.g. ttft_p99."""
+    output_tokens_per_s: float
+    date: float
+    gpu_hour_usd: float | None = None
+    first_error: str | None = None
+
+    @property
+    def tokens_per_s_per_gpu(self) -> float:
+        return self.output_tokens_per_s / max(self.gpus, 1)
+
+    @property
+    def tokens_per_s_per_user(self) -> float:
+        return self.output_tokens_per_s / max(min(self.load.concurrency, self.load.prompts), 1)
+
+    @property
+    def usd_per_million_tokens(self) -> float | None:
+        if self.gpu_hour_usd is None or self.output_tokens_per_s <= 0:
+            return None
+        return self.gpu_hour_usd * self.gpus / (self.output_tokens_per_s * 3600) * 1e6
+
+    @property
+    def problems(self) -> list[str]:
+        asked = self.load.prompts * self.load.output_len
+        found = []
+        if self.failed:
+            found.append(
+                f"{self.failed} of {self.load.prompts} requests failed ({self.first_error or 'no reason given'})"
+            )
+        if self.output_tokens == 0:
+            found.append("the server returned no output tokens at all")
+        elif self.output_tokens < _SHORT * asked:
+            found.append(f"{self.output_tokens} output tokens of the {asked} asked for: answers were cut short")
+        return found
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            **asdict(self),
+            "tokens_per_s_per_gpu": self.tokens_per_s_per_gpu,
+            "tokens_per_s_per_user": self.tokens_per_s_per_user,
+            "usd_per_million_tokens": self.usd_per_million_tokens,
+            "ok": not self.problems,
+            "problems": self.problems,
+        }
+
+
+def history_path() -> Path:
+    return state_home() / "bench-history.jsonl"
+
+
+def _client_path(cluster: ClusterFile, client: str, given: str | None) -> list[str]:
+    """Where the client's executables are: --client-venv, else the cluster file's venv for that engine when this host
+    has it (the sandbox; a login node that shares the nodes' software), else PATH."""
+    venv = given or cluster.runtime.engine_venvs.get(client)  # type: ignore[call-overload]
+    if venv and not Path(venv, "bin").is_dir():
+        raise LcError(f"no venv at {venv} on this host: pass --client-venv with {client}'s benchmark client")
+    return [f"{venv}/bin"] if venv else []
+
+
+def run(
+    record: JobRecord, name: str, load: BenchLoad, client: str | None = None, client_venv: str | None = None,
+    tokenizer: str | None = None, timeout_s: int = 3600,
+) -> BenchResult:  # fmt: skip
+    endpoint = record.endpoint()
+    if not endpoint:
+        raise LcError(f"job {record.job_id} is not ready: 'lc-cluster status {record.job_id}' shows where it is")
+    cluster = load_cluster(record.cluster_file)
+    client = client or record.engine
+    engine = get_engine(client)
+    model = load_catalog().model(record.model)
+    path = _client_path(cluster, client, client_venv)
+    with tempfile.TemporaryDirectory(prefix="lc-bench-") as work:
+        result_file = f"{work}/result.json"
+        argv = engine.bench_argv(endpoint, model.source, tokenizer or model.source, load, result_file)
+        # The key goes to the client in its environment (both clients read OPENAI_API_KEY), never in its argv.
+        env = {**os.environ, "PATH": ":".join([*path, os.environ.get("PATH", "")])}
+        key = record.api_key()
+        if key:
+            env["OPENAI_API_KEY"] = key
+        if cluster.paths.model_cache:
+            env["HF_HOME"] = cluster.paths.model_cache
+        if cluster.paths.offline:
+            env["HF_HUB_OFFLINE"] = "1"
+        prefix = ["nsenter", f"--net=/run/netns/{cluster.login_netns}"] if cluster.login_netns else []
+        try:
+            done = subprocess.run([*prefix, *argv], env=env, capture_output=True, text=True, timeout=timeout_s,
+                                  check=False)  # fmt: skip
+        except FileNotFoundError:
+            raise LcError(f"{argv[0]} not found: install {client}'s benchmark client, or pass --client-venv") from None
+        except subprocess.TimeoutExpired:
+            raise LcError(f"the benchmark did not finish within {timeout_s} s") from None
+        try:
+            text = Path(result_file).read_text().strip().splitlines()[-1]
+            doc: dict[str, Any] = json.loads(text)
+        except (OSError, IndexError, ValueError):
+            tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+            raise LcError(f"the benchmark client wrote no result (exit {done.returncode}): {tail[0][:300]}") from None
+    gpus = record.gpus or record.nodes * cluster.gpus_per_node
+    errors = [e for e in doc.get("errors", []) if e]
+    result = BenchResult(
+        job_id=record.job_id, model=record.model, engine=record.engine, client=client, scenario=name, load=load,
+        gpus=gpus, completed=int(doc.get("completed", 0)),
+        failed=int(doc.get("failed", load.prompts - int(doc.get("completed", 0)))),
+        output_tokens=int(doc.get("total_output_tokens", 0)), duration_s=float(doc.get("duration", 0.0)),
+        latency_ms={f"{m}_{p}": _percentile(doc, m, p) for m in ("ttft", "tpot", "itl") for p in _PERCENTILES},
+        output_tokens_per_s=float(doc.get("output_throughput", 0.0)), date=time.time(),
+        gpu_hour_usd=cluster.gpu_hour_usd, first_error=errors[0].strip().splitlines()[-1][:300] if errors else None,
+    )  # fmt: skip
+    history_path().parent.mkdir(parents=True, exist_ok=True)
+    with history_path().open("a") as f:
+        f.write(json.dumps(result.as_dict()) + "\n")
+    return result
+
+
+def _percentile(doc: dict[str, Any], metric: str, p: str) -> float | None:
+    """vLLM writes p50_ttft_ms; SGLang's client writes the median as median_ttft_ms."""
+    value = doc.get(f"{p}_{metric}_ms", doc.get(f"median_{metric}_ms") if p == "p50" else None)
+    return float(value) if value is not None else None

@@ -1,0 +1,79 @@
+"""`lc-cluster bench`: load a running job with the engine's own benchmark client and judge the answers."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from lc_cluster.cli import options as o
+from lc_cluster.cli.output import console, emit_json, table
+
+Count = Annotated[int | None, typer.Option(min=1, help="Override the scenario's value.")]
+
+
+def bench(
+    job: Annotated[str, typer.Argument(help="The job id (see 'lc-cluster status').")],
+    scenario: Annotated[
+        str, typer.Option("--scenario", "-s", help="chat-short, long-context or seed-5k (5000-token contexts).")
+    ] = "chat-short",
+    input_len: Count = None,
+    output_len: Count = None,
+    prompts: Count = None,
+    concurrency: Count = None,
+    client: Annotated[
+        str | None, typer.Option("--client", help="Whose benchmark client: vllm or sglang; default: the job's engine.")
+    ] = None,
+    client_venv: Annotated[
+        str | None, typer.Option("--client-venv", help="The venv holding that client; default: the cluster file's.")
+    ] = None,
+    tokenizer: Annotated[
+        str | None, typer.Option("--tokenizer", help="Hub id or folder of the tokenizer; default: the model's.")
+    ] = None,
+    cluster: o.ClusterOpt = None,
+    timeout: Annotated[int, typer.Option("--timeout", min=10, help="Seconds the benchmark may take.")] = 3600,
+    as_json: o.JsonFlag = False,
+) -> None:
+    """Benchmark a running job: TTFT/TPOT/ITL percentiles, tokens/s per GPU and per user, cost per million tokens.
+    Exit 1 when a request failed or answers came back empty or short. Every run is appended to the history."""
+    from lc_cluster.bench import run, scenarios
+    from lc_cluster.cluster import cluster_name
+    from lc_cluster.jobs import records
+
+    load = scenarios.load(scenario, input_len=input_len, output_len=output_len, prompts=prompts,
+                          concurrency=concurrency)  # fmt: skip
+    record = records.find(job, cluster_name(cluster))
+    with console(stderr=True).status(f"{scenario}: {load.prompts} requests, {load.concurrency} at a time"):
+        result = run.run(record, scenario, load, client, client_venv, tokenizer, timeout)
+    if as_json:
+        emit_json(result.as_dict())
+    else:
+        lat = result.latency_ms
+        table(
+            f"job {job}: {scenario} ({load.input_len} in, {load.output_len} out, {load.prompts} requests, "
+            f"concurrency {load.concurrency}) with {result.client}'s client",
+            ["metric", "p50", "p90", "p99"],
+            [
+                [m.upper() + " ms", *(_ms(lat[f"{m}_{p}"]) for p in ("p50", "p90", "p99"))]
+                for m in ("ttft", "tpot", "itl")
+            ],
+        )
+        cost = result.usd_per_million_tokens
+        console().print(
+            f"output {result.output_tokens_per_s:.1f} tok/s: {result.tokens_per_s_per_gpu:.1f} per GPU, "
+            f"{result.tokens_per_s_per_user:.1f} per user; "
+            + (f"${cost:.2f} per million output tokens" if cost is not None else "no gpu_hour_usd in the cluster file"),
+            markup=False,
+        )
+        for problem in result.problems:
+            console(stderr=True).print(f"[red]failed[/]: {problem}")
+    if result.problems:
+        raise typer.Exit(1)
+
+
+def _ms(value: float | None) -> str:
+    return f"{value:.1f}" if value is not None else "-"
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(bench)
