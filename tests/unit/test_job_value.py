@@ -117,6 +117,7 @@ LAYERS: dict[str, set[str]] = {
         "rendering",
         "errors",
         "paths",
+        "validate",
     },
     "canary": {
         "deployment",

@@ -1,0 +1,91 @@
+"""The verdicts `doctor` and `bench` reach from what nodes and benchmark clients report: pure, every branch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from lc_cluster.bench.run import BenchResult
+from lc_cluster.bench.scenarios import load
+from lc_cluster.catalog.loader import load_catalog
+from lc_cluster.doctor import checks
+from lc_cluster.doctor.checks import Expected
+from lc_cluster.errors import LcError
+
+H100 = load_catalog().gpu("H100")
+
+
+def _port(name: str, state: str = "ACTIVE", rate: float = 400.0) -> dict[str, Any]:
+    return {"name": name, "port": 1, "state": state, "rate_gbps": rate}
+
+
+@pytest.mark.parametrize(
+    ("model", "ok"),
+    [("NVIDIA H100 80GB HBM3", True), ("NVIDIA H100-SXM", True), ("NVIDIA H200", False), ("NVIDIA H1000", False)],
+)
+def test_the_gpu_model_is_matched_as_a_word(model: str, ok: bool) -> None:
+    assert checks.gpu_model_matches(H100, model) is ok
+
+
+def test_a_missing_gpu_fails_the_count() -> None:
+    want = Expected(gpu=H100, gpus_per_node=8, hcas=None)
+    facts = {"gpus": [{"model": "NVIDIA H100 80GB HBM3"}] * 7}
+    check = checks.gpus(facts, want)
+    assert check.ok is False and "7 x" in check.detail and "Xid" in check.fix
+
+
+def test_a_port_that_trained_slower_is_named() -> None:
+    want = Expected(gpu=H100, gpus_per_node=8, hcas=None)
+    check = checks.ib_ports({"hcas": [_port("mlx5_0"), _port("mlx5_1", rate=200.0)]}, want)
+    assert check.ok is False and "mlx5_1 at 200.0 Gb/s" in check.detail
+
+
+def test_pinned_hcas_must_exist_and_others_are_not_judged() -> None:
+    facts = {"hcas": [_port("mlx5_0"), _port("mlx5_9", state="DOWN")]}
+    assert checks.ib_ports(facts, Expected(gpu=H100, gpus_per_node=8, hcas=("mlx5_0",))).ok is True
+    missing = checks.ib_ports(facts, Expected(gpu=H100, gpus_per_node=8, hcas=("mlx5_3",)))
+    assert missing.ok is False and "mlx5_3 not on this node" in missing.detail
+
+
+def test_no_nvswitch_means_no_fabric_manager_to_judge() -> None:
+    assert checks.fabric_manager({"nvswitches": 0, "versions": {}}).ok is None
+    assert checks.fabric_manager({"nvswitches": 4, "versions": {"driver": "570.1", "fabric_manager": None}}).ok is False
+
+
+def test_the_fabric_floor_comes_from_the_slowest_nodes_active_ports() -> None:
+    nodes = [{"hcas": [_port("a"), _port("b")]}, {"hcas": [_port("a"), _port("b", state="DOWN")]}]
+    assert checks.expected_busbw_gbs(nodes, ranks_per_node=1) == 400 / 8 * 0.5
+    assert checks.expected_busbw_gbs([{"hcas": []}], ranks_per_node=8) is None
+
+
+def _result(**changes: Any) -> BenchResult:
+    base: dict[str, Any] = {
+        "job_id": "1", "model": "tiny", "engine": "vllm", "client": "vllm", "scenario": "chat-short",
+        "load": load("chat-short", prompts=10, output_len=100), "gpus": 8, "completed": 10, "failed": 0,
+        "output_tokens": 1000, "duration_s": 1.0, "latency_ms": {}, "output_tokens_per_s": 3600.0, "date": 0.0,
+        "gpu_hour_usd": 2.0,
+    }  # fmt: skip
+    return BenchResult(**{**base, **changes})
+
+
+def test_bench_passes_only_complete_answers() -> None:
+    assert _result().problems == []
+    assert _result(output_tokens=0).problems == ["the server returned no output tokens at all"]
+    assert "cut short" in _result(output_tokens=500).problems[0]
+    assert "1 of 10 requests failed (boom)" in _result(failed=1, first_error="boom").problems[0]
+
+
+def test_bench_cost_per_million_tokens() -> None:
+    # 8 GPUs at $2/h = $16/h for 3600 tok/s * 3600 s = 12.96 M tokens.
+    assert _result().usd_per_million_tokens == pytest.approx(16 / 12.96)
+    assert _result(gpu_hour_usd=None).usd_per_million_tokens is None
+    assert _result().tokens_per_s_per_gpu == 450.0 and _result().tokens_per_s_per_user == 360.0
+
+
+def test_scenario_overrides_are_checked() -> None:
+    assert load("seed-5k").input_len == 5000
+    with pytest.raises(LcError, match="--scenario"):
+        load("nope")
+    with pytest.raises(LcError, match="--concurrency"):
+        load("chat-short", concurrency=0)
