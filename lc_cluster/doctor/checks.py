@@ -122,8 +122,8 @@ def memlock(live: dict[str, Any]) -> Check:
         return Check(
             "memlock", False, f"locked memory limited to {limit // 1024} KiB inside the job: RDMA cannot register "
             "GPU or host buffers",
-            "set 'memlock unlimited' for the users (lc-cluster up --tags limits) and LimitMEMLOCK=infinity for "
-            "slurmd; submit from a shell whose 'ulimit -l' is unlimited (Slurm propagates it)",
+            "lc-cluster up --tags base_limits sets memlock unlimited for logins and slurmd (LimitMEMLOCK); submit "
+            "from a shell whose 'ulimit -l' is unlimited, since Slurm passes the submitter's limits to the job",
         )  # fmt: skip
     return Check("memlock", True, "unlimited")
 
@@ -131,8 +131,8 @@ def memlock(live: dict[str, Any]) -> Check:
 def shm(live: dict[str, Any]) -> Check:
     size = live.get("shm_bytes") or 0
     if size < MIN_SHM_BYTES:
-        return Check("shm", False, f"/dev/shm is {_gib(size)}",
-                     "give /dev/shm at least 1 GiB (containers: --ipc host, or --shm-size)")  # fmt: skip
+        fix = "lc-cluster up --tags base_shm sizes /dev/shm; containers need --ipc host or --shm-size"
+        return Check("shm", False, f"/dev/shm is {_gib(size)}", fix)
     return Check("shm", True, _gib(size))
 
 
