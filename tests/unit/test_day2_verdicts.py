@@ -89,3 +89,17 @@ def test_scenario_overrides_are_checked() -> None:
         load("nope")
     with pytest.raises(LcError, match="--concurrency"):
         load("chat-short", concurrency=0)
+
+
+def test_the_real_h100_node_passes_every_check_that_applies() -> None:
+    """What node_facts.py --live read on a lent H100 VM (docs/hardware/2026-11-23-h100-doctor/)."""
+    import json
+    from pathlib import Path
+
+    facts = json.loads((Path(__file__).parents[2] / "docs/hardware/2026-11-23-h100-doctor/facts.json").read_text())
+    verdicts = {c.name: c.ok for c in checks.judge(facts, Expected(gpu=H100, gpus_per_node=1, hcas=None), "python3")}
+    assert verdicts == {
+        "gpus": True, "driver": True, "fabric_manager": None, "ib_ports": None, "peermem": None,
+        "memlock": True, "shm": True, "engine": True,
+    }  # fmt: skip
+    assert checks.judge(facts, Expected(gpu=H100, gpus_per_node=8, hcas=None), None)[0].ok is False
