@@ -143,6 +143,10 @@ class Paths(_Strict):
         default=NODE_FACTS_PATH,
         description="the facts file role node_facts writes on every node (%N: the node's name)",
     )
+    scrape_dir: str | None = Field(
+        default=None,
+        description="folder Prometheus reads file_sd targets from: each ready job writes lc-JOB.json there",
+    )
     group_readable: bool = Field(
         default=False, description="job folders and logs readable by your group (0750/0640); default: you only"
     )
@@ -152,7 +156,7 @@ class Paths(_Strict):
         """What jobs run and write with: Slurm applies the submitting process's umask to the job."""
         return 0o027 if self.group_readable else 0o077
 
-    @field_validator("log_dir", "model_cache")
+    @field_validator("log_dir", "model_cache", "scrape_dir")
     @classmethod
     def _paths(cls, v: str | None) -> str | None:
         return _check(validate.PATH, "absolute path", v)

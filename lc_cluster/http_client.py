@@ -92,24 +92,46 @@ def completion(endpoint: str, prompt: str, api_key: str | None = None, max_token
         ) from None
 
 
+def metrics(url: str) -> str:
+    """A Prometheus text exposition (an engine's or router's /metrics), which needs no API key."""
+    try:
+        with _OPENER.open(url, timeout=10) as response:
+            raw: bytes = response.read(_MAX_BYTES + 1)
+    except (urllib.error.URLError, OSError) as exc:
+        raise LcError(f"cannot reach {url}: {getattr(exc, 'reason', exc)}") from None
+    return raw[:_MAX_BYTES].decode(errors="replace")
+
+
 def chat_via(netns: str | None, endpoint: str, prompt: str, api_key: str | None) -> dict[str, Any]:
     if netns is None:
         return chat(endpoint, prompt, api_key)
     # The key goes to the child in its environment, never its argv.
     env = {k: v for k, v in os.environ.items() if k != _KEY_ENV} | ({_KEY_ENV: api_key} if api_key else {})
+    result: dict[str, Any] = json.loads(_in_netns(netns, [endpoint, prompt], env))
+    return result
+
+
+def metrics_via(netns: str | None, url: str) -> str:
+    return metrics(url) if netns is None else _in_netns(netns, ["--metrics", url], dict(os.environ))
+
+
+def _in_netns(netns: str, args: list[str], env: dict[str, str]) -> str:
+    """This module run inside the sandbox's login namespace, where the nodes' addresses exist."""
     done = subprocess.run(
-        ["nsenter", f"--net=/run/netns/{netns}", sys.executable, "-m", "lc_cluster.http_client", endpoint, prompt],
+        ["nsenter", f"--net=/run/netns/{netns}", sys.executable, "-m", "lc_cluster.http_client", *args],
         capture_output=True, text=True, timeout=_TIMEOUT_S + 10, check=False, env=env,
     )  # fmt: skip
     if done.returncode != 0:
-        raise LcError(done.stderr.strip().removeprefix("error: ") or f"request to {endpoint} failed")
-    result: dict[str, Any] = json.loads(done.stdout)
-    return result
+        raise LcError(done.stderr.strip().removeprefix("error: ") or f"request to {args[-1]} failed")
+    return done.stdout
 
 
 if __name__ == "__main__":
     try:
-        print(json.dumps(chat(sys.argv[1], sys.argv[2], os.environ.get(_KEY_ENV))))
+        if sys.argv[1] == "--metrics":
+            sys.stdout.write(metrics(sys.argv[2]))
+        else:
+            print(json.dumps(chat(sys.argv[1], sys.argv[2], os.environ.get(_KEY_ENV))))
     except LcError as exc:
         sys.stderr.write(f"error: {exc}\n")
         sys.exit(2)

@@ -29,10 +29,17 @@ def status(
             emit_json(info)
         else:
             for key, value in info.items():
-                if key != "processes":
+                if key not in ("processes", "load"):
                     typer.echo(f"{key:9} {value if value is not None else '-'}")
             for p in info["processes"]:
                 typer.echo(f"  {p['name']:18} {p['role']:7} node {p['node']} ({p['hostname']}, {p['ip']}) {p['state']}")
+            for e in info["load"]:
+                where = f"  {e['role']} {e['instance']} at {e['target']}:"
+                if "error" in e:
+                    typer.echo(f"{where} no metrics ({e['error']})")
+                else:
+                    kv = f"{e['kv_usage']:.0%}" if e["kv_usage"] is not None else "-"
+                    typer.echo(f"{where} {_n(e['running'])} running, {_n(e['waiting'])} waiting, KV cache {kv} used")
         return
     found, problems = records.scan()
     mine = [r for r in found if name in (None, r.cluster)]
@@ -53,6 +60,10 @@ def status(
     table("Jobs", ["job", "cluster", "model", "engine", "nodes", "state", "phase", "endpoint"],
           ([r["job_id"] or "-", r["cluster"], r["model"] or "-", r["engine"] or "-", r["nodes"] or "-", r["state"],
             r["phase"], r["endpoint"] or "-"] for r in rows))  # fmt: skip
+
+
+def _n(value: float | None) -> str:
+    return f"{value:g}" if value is not None else "-"
 
 
 def logs(

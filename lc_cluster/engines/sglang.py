@@ -30,6 +30,13 @@ KV_CONNECTORS = {"mooncake": "0.5.1", "nixl": "0.5.1"}
 _BOOTSTRAP_PORT = 8998
 KV_PORTS = {"mooncake": _BOOTSTRAP_PORT, "nixl": _BOOTSTRAP_PORT}
 
+# Its load, from /metrics, which it serves only with --enable-metrics.
+LOAD_METRICS = {
+    "running": "sglang:num_running_reqs",
+    "waiting": "sglang:num_queue_reqs",
+    "kv_usage": "sglang:token_usage",
+}
+
 
 class Sglang:
     name = "sglang"
@@ -37,6 +44,12 @@ class Sglang:
     default_http_port = 30000
     # Its server listens on 127.0.0.1 unless told otherwise: a router on another node could not reach it.
     listens_everywhere = False
+    load_metrics = LOAD_METRICS
+
+    @staticmethod
+    def exposes_metrics(argv: tuple[str, ...]) -> bool:
+        return "--enable-metrics" in argv
+
     kv_connectors = KV_CONNECTORS
     default_kv_connector = "mooncake"
     default_kv_ports = KV_PORTS

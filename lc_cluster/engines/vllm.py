@@ -34,12 +34,25 @@ READY_TIMEOUT_SINCE = "0.14.0"
 # --nnodes/--node-rank/--master-addr/--master-port, which a replica spanning nodes needs, exist from this release on.
 MULTI_NODE_SINCE = "0.11.1"
 
+# Its load, from the API server's /metrics (names from 0.10 on).
+LOAD_METRICS = {
+    "running": "vllm:num_requests_running",
+    "waiting": "vllm:num_requests_waiting",
+    "kv_usage": "vllm:kv_cache_usage_perc",
+}
+
 
 class Vllm:
     name = "vllm"
     default_version = "0.33.0"
     default_http_port = 8000
     listens_everywhere = True
+    load_metrics = LOAD_METRICS
+
+    @staticmethod
+    def exposes_metrics(argv: tuple[str, ...]) -> bool:
+        return True
+
     kv_connectors = KV_CONNECTORS
     default_kv_connector = "nixl"
     default_kv_ports = KV_PORTS

@@ -3,6 +3,7 @@ batch script. `plan --cluster`, `serve --dry-run` and `serve` print or submit th
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -12,11 +13,11 @@ from typing import Any
 from lc_cluster import __version__, validate
 from lc_cluster.cluster import ClusterFile, load_cluster
 from lc_cluster.deployment import Asked, Deployment, Process, deploy, resolve
-from lc_cluster.engines.base import API_KEY_CONFIG, NODE_IP, ip_of_node
+from lc_cluster.engines.base import API_KEY_CONFIG, HEAD_IP, NODE_IP, ip_of_node
 from lc_cluster.errors import LcError
 from lc_cluster.jobs.node_tools import Phase
 from lc_cluster.rendering import render
-from lc_cluster.routers import ROUTER_READY_PATH
+from lc_cluster.routers import METRICS_PORT, ROUTER_READY_PATH
 
 TOOLS = Path(__file__).with_name("node_tools.py")
 _JOB_NAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -32,6 +33,8 @@ class Job:
     process_env: tuple[dict[str, str], ...]
     """Each process's whole environment (the plan's and the cluster file's), in the deployment's process order."""
     script: str
+    scrape: list[dict[str, Any]]
+    """Prometheus file_sd target groups: each engine head that serves /metrics, and the router's metrics port."""
 
     def as_dict(self, *, script: bool = False) -> dict[str, Any]:
         doc = self.deployment.as_dict()
@@ -40,6 +43,7 @@ class Job:
             process["derived"] = left_to_node(process["derived"], env)
         doc["cluster"] = {"name": self.cluster.name, "file": str(self.cluster.source)}
         doc["job_name"] = self.name
+        doc["metrics"] = self.scrape
         if script:
             doc["script"] = self.script
         return doc
@@ -82,6 +86,7 @@ def build_job(deployment: Deployment, cluster: ClusterFile, exclude: str | None 
     router_venv = cluster.runtime.router_venv
     # What a container must be given by name (docker -e NAME): every engine process's environment.
     engine_env_names = sorted({k for p, e in zip(processes, envs, strict=True) if p.role != "router" for k in e})
+    scrape = scrape_targets(deployment, name)
     script = render(
         "serve.sbatch.j2",
         version=__version__,
@@ -108,11 +113,30 @@ def build_job(deployment: Deployment, cluster: ClusterFile, exclude: str | None 
         ready_timeout_s=plan.ready_timeout_s,
         router_timeout_s=_ROUTER_TIMEOUT_S,
         http_port=deployment.entry_port,
+        scrape_json=json.dumps(scrape, sort_keys=True),
+        scrape_dir=cluster.paths.scrape_dir,
         api_key=plan.api_key,
         api_key_file=any(API_KEY_CONFIG in p.command.argv for p in processes),
         **runtime_parts(cluster, plan.engine, engine_env_names),
     )
-    return Job(deployment=deployment, cluster=cluster, name=name, process_env=envs, script=script)
+    return Job(deployment=deployment, cluster=cluster, name=name, process_env=envs, script=script, scrape=scrape)
+
+
+def scrape_targets(deployment: Deployment, job_name: str) -> list[dict[str, Any]]:
+    """Addresses as run-time placeholders (${HEAD_IP}, ${IP_OF_NODE_k}); the batch script fills them in."""
+    plan = deployment.plan
+    labels = {"lc_job_name": job_name, "model": plan.model.name, "engine": plan.engine}
+    groups = [
+        {"targets": [f"{ip_of_node(inst.first_node)}:{inst.plan.http_port}"],
+         "labels": {**labels, "role": inst.role, "lc_instance": str(inst.index)}}
+        for inst in deployment.instances
+        if deployment.engine.exposes_metrics(inst.commands[0].full_argv)
+    ]  # fmt: skip
+    if deployment.router is not None:
+        groups.append(
+            {"targets": [f"{HEAD_IP}:{METRICS_PORT}"], "labels": {**labels, "role": "router", "lc_instance": "0"}}
+        )
+    return groups
 
 
 # The router answers within seconds of starting, once it has checked its workers.

@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from lc_cluster.cluster import load_cluster
+from lc_cluster.engines import get_engine
 from lc_cluster.errors import LcError
+from lc_cluster.http_client import metrics_via
 from lc_cluster.jobs.backend import SlurmBackend, SlurmCli
 from lc_cluster.jobs.job import Job
 from lc_cluster.jobs.node_tools import Phase, mark
@@ -105,7 +107,57 @@ def describe(record: JobRecord) -> dict[str, Any]:
         "endpoint": record.marker().get("endpoint"),
         "log_dir": str(record.job_dir),
         "processes": processes(record),
+        "load": load(record),
     }
+
+
+def load(record: JobRecord) -> list[dict[str, Any]]:
+    """Each engine head's own figures, from its /metrics (the targets the job wrote once ready): running and waiting
+    requests (summed over its data-parallel ranks) and KV cache usage (the fullest rank's)."""
+    try:
+        groups = json.loads((record.job_dir / "scrape.json").read_text())
+        netns = load_cluster(record.cluster_file).login_netns
+    except (OSError, ValueError, LcError):
+        return []
+    names = get_engine(record.engine).load_metrics
+    found = []
+    for group in groups:
+        labels = group.get("labels", {})
+        if labels.get("role") == "router":
+            continue
+        for target in group.get("targets", []):
+            entry: dict[str, Any] = {
+                "role": labels.get("role"),
+                "instance": labels.get("lc_instance"),
+                "target": target,
+            }
+            try:
+                samples = parse_metrics(metrics_via(netns, f"http://{target}/metrics"))
+            except LcError as exc:
+                found.append({**entry, "error": str(exc)})
+                continue
+            values = {key: samples.get(name, []) for key, name in names.items()}
+            found.append({
+                **entry,
+                "running": sum(values["running"]) if values["running"] else None,
+                "waiting": sum(values["waiting"]) if values["waiting"] else None,
+                "kv_usage": max(values["kv_usage"]) if values["kv_usage"] else None,
+            })  # fmt: skip
+    return found
+
+
+def parse_metrics(text: str) -> dict[str, list[float]]:
+    """Every sample of a Prometheus text exposition, by metric name."""
+    samples: dict[str, list[float]] = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        name = line.split("{", 1)[0].split(" ", 1)[0]
+        try:
+            samples.setdefault(name, []).append(float(line.rsplit(" ", 1)[1]))
+        except (IndexError, ValueError):
+            continue
+    return samples
 
 
 def log_path(record: JobRecord, node: int, role: str | None, instance: int) -> Path:

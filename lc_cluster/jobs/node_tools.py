@@ -3,6 +3,7 @@
 Standard library only: it runs with whatever python3 the node has, before any engine venv. Commands:
   ip [IFNAME]                      this node's service IPv4 address
   record PATH INDEX NODE_IP ROLE INSTANCE N D ENV... DERIVED... ARGV...   write one process's exact command as JSON
+  scrape JSON PATH...               write Prometheus file_sd targets (JSON) to each PATH
   derive FACTS NODE_IP SETTING...  NAME=VALUE (or --flag=VALUE) for each SETTING this node's facts file decides
   mark PATH PHASE [KEY=VALUE ...]  atomically rewrite the job's state file (PHASE: one of Phase)
   wait-ready DEADLINE_S PID URL... poll until every URL answers 200 (0), PID is gone (1) or the deadline (2)
@@ -231,6 +232,9 @@ def main(argv: list[str]) -> int:
         print(node_ip(args[0] if args and args[0] else None))
     elif command == "record":
         record(*args)
+    elif command == "scrape":
+        for path in args[1:]:
+            write_json(path, json.loads(args[0]))
     elif command == "derive":
         derive(*args)
     elif command == "mark":

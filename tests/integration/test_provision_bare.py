@@ -74,6 +74,7 @@ def test_up_builds_a_slurm_that_runs_a_two_node_job_and_a_rerun_changes_nothing(
     assert sorted(job.split("\n")[:-1]) == ["0: n1", "1: n2"]
     for node in ("n1", "n2"):
         _assert_gpu_node_state(bare, node)
+    _assert_a_launch_takes_its_nics_from_the_facts_file(bare, tmp_path)
 
     rc, second, _ = up(inventory)
     assert rc == 0
@@ -311,6 +312,36 @@ def _with_vars(bare: dict[str, Any], tmp_path: Path, variables: dict[str, Any]) 
     inventory = tmp_path / "inventory.yml"
     inventory.write_text(yaml.safe_dump(doc))
     return str(inventory)
+
+
+def _assert_a_launch_takes_its_nics_from_the_facts_file(bare: dict[str, Any], tmp_path: Path) -> None:
+    """Role node_facts wrote each node's facts; a job's batch script, submitted to the Slurm that `up` built, reads
+    them on its node and records what it derived. One node: the hosts share no log folder. No engine (a stand-in
+    waits) and no GPU (the job asks for none)."""
+    for node in ("n1", "n2"):
+        assert json.loads(ssh(bare, node, "cat /etc/lc-cluster/node-facts.json"))["hostname"] == node
+    doc = {"name": "bare", "gpu": "CPU-SANDBOX", "gpus_per_node": 1, "paths": {"log_dir": "/tmp/lc-jobs"}}
+    cluster = tmp_path / "bare.yaml"
+    cluster.write_text(yaml.safe_dump(doc))
+    dry = cli("serve", "tiny", "--cluster", str(cluster), "--no-api-key", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    script = dry.stdout.replace("#SBATCH --gres=gpu:1\n", "").replace(" --gres=gpu:1 ", " ")
+    encoded = base64.b64encode(script.encode()).decode()
+    stand_in = "printf '#!/bin/sh\\nexec sleep 600\\n' >/usr/local/bin/vllm && chmod +x /usr/local/bin/vllm"
+    ssh(bare, "n1", f"mkdir -p /tmp/lc-jobs && {stand_in}")
+    job = ssh(bare, "ctl", f"echo {encoded} | base64 -d > /tmp/job.sh && sbatch --parsable -w n1 /tmp/job.sh").strip()
+    path = f"/tmp/lc-jobs/{job}/node-0.cmd.json"
+    try:
+        wait_for(lambda: ssh(bare, "n1", f"test -s {path} && echo yes", check=False), 120, path)
+    finally:
+        ssh(bare, "ctl", f"scancel {job}")
+    facts = json.loads(ssh(bare, "n1", "cat /etc/lc-cluster/node-facts.json"))
+    record = json.loads(ssh(bare, "n1", f"cat {path}"))
+    ip = record["node_ip"]
+    carrier = [i["name"] for i in facts["interfaces"] if any(c.split("/")[0] == ip for c in i["ipv4"])]
+    assert carrier and carrier[0] != "lo"
+    assert record["derived"] == {"NCCL_SOCKET_IFNAME": carrier[0], "GLOO_SOCKET_IFNAME": carrier[0]}
+    assert record["env"]["GLOO_SOCKET_IFNAME"] == carrier[0]
 
 
 def _assert_gpu_node_state(bare: dict[str, Any], node: str) -> None:

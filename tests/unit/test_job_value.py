@@ -118,6 +118,7 @@ LAYERS: dict[str, set[str]] = {
         "errors",
         "paths",
         "validate",
+        "http_client",
     },
     "canary": {
         "deployment",
