@@ -270,10 +270,14 @@ slurm:
   conf: null                  # SLURM_CONF for sbatch/squeue; null: the system's
   extra_sbatch: []            # e.g. [--exclusive, --constraint=h800]
 
+gpu_hour_usd: null            # what one GPU-hour costs: bench prints the cost per million tokens
+
 network:
   service_interface: bond0    # each node serves on this NIC's IPv4 address (never 127.* or 169.254.*)
+  # The next two, when null, are read on each node at run time from its facts file (lc-cluster up writes it): the
+  # interface that carries the node's address, and the HCAs whose ports are Active.
   socket_ifname: bond0        # GLOO_SOCKET_IFNAME / NCCL_SOCKET_IFNAME
-  ib_hca: mlx5_0,mlx5_1,mlx5_2,mlx5_3   # NCCL_IB_HCA; null for none
+  ib_hca: mlx5_0,mlx5_1,mlx5_2,mlx5_3   # NCCL_IB_HCA
   ib_gid_index: null          # RoCE usually needs 3
   api_bind: 0.0.0.0           # --host of the API server (SGLang's default is 127.0.0.1)
 
@@ -291,4 +295,6 @@ paths:
   model_cache: /shared/hf            # HF_HOME holding the pre-fetched weights
   offline: true                      # HF_HUB_OFFLINE=1
   group_readable: false              # job folders and logs for you only (true: your group may read them)
+  node_facts: /etc/lc-cluster/node-facts.json   # written on every node by lc-cluster up (role node_facts)
+  scrape_dir: null                   # Prometheus file_sd folder (role monitoring's monitoring_file_sd_dir)
 """

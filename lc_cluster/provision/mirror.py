@@ -33,12 +33,14 @@ _LAYOUT = "layout 2"
 SIGNER = "lc-cluster mirror <mirror@lc-cluster.invalid>"
 # Packages NVIDIA publishes beside its container toolkit (pyxis and enroot have no repository of their own).
 CONTAINER_PACKAGES = ("nvidia-container", "libnvidia-container", "enroot", "nvslurm-plugin-pyxis")
-# The distribution's packages the roles install (base, rdma, slurm, container_runtime, nvidia_driver's helpers).
+# The distribution's packages the roles install (base, rdma, slurm, container_runtime, monitoring, nvidia_driver's
+# helpers).
 DISTRO_PACKAGES = [
     "chrony", "python3-debian", "ca-certificates",
     "rdma-core", "ibverbs-utils", "infiniband-diags", "perftest",
     "slurmctld", "slurmd", "slurm-client", "munge",
     "docker.io", "runc",
+    "prometheus", "prometheus-node-exporter",
 ]  # fmt: skip
 
 

@@ -187,20 +187,13 @@ def collect(root: str) -> dict[str, Any]:
     }
 
 
-def _free(path: str) -> int | None:
+def _space(path: str) -> tuple[int | None, int | None]:
+    """The size and the free space, in bytes, of the file system that holds PATH."""
     try:
         st = os.statvfs(path)
     except OSError:
-        return None
-    return st.f_bavail * st.f_frsize
-
-
-def _size(path: str) -> int | None:
-    try:
-        st = os.statvfs(path)
-    except OSError:
-        return None
-    return st.f_blocks * st.f_frsize
+        return None, None
+    return st.f_blocks * st.f_frsize, st.f_bavail * st.f_frsize
 
 
 def newest(snapshots: str) -> str | None:
@@ -237,10 +230,10 @@ def live(spec: dict[str, str]) -> dict[str, Any]:
     soft, _ = resource.getrlimit(resource.RLIMIT_MEMLOCK)
     result: dict[str, Any] = {
         "memlock_bytes": None if soft == resource.RLIM_INFINITY else soft,
-        "shm_bytes": _size("/dev/shm"),
+        "shm_bytes": _space("/dev/shm")[0],
     }
     if spec.get("cache_dir"):
-        result["cache_free_bytes"] = _free(spec["cache_dir"])
+        result["cache_free_bytes"] = _space(spec["cache_dir"])[1]
     if spec.get("engine"):
         result["engine_present"] = os.path.exists(spec["engine"])
     if spec.get("snapshots"):
