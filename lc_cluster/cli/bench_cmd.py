@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -13,7 +14,7 @@ Count = Annotated[int | None, typer.Option(min=1, help="Override the scenario's 
 
 
 def bench(
-    job: Annotated[str, typer.Argument(help="The job id (see 'lc-cluster status').")],
+    job: Annotated[str | None, typer.Argument(help="The job id (see 'lc-cluster status').")] = None,
     scenario: Annotated[
         str, typer.Option("--scenario", "-s", help="chat-short, long-context or seed-5k (5000-token contexts).")
     ] = "chat-short",
@@ -32,13 +33,26 @@ def bench(
     ] = None,
     cluster: o.ClusterOpt = None,
     timeout: Annotated[int, typer.Option("--timeout", min=10, help="Seconds the benchmark may take.")] = 3600,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="Write a PNG of tokens/s per GPU against p99 TTFT over the history.")
+    ] = None,
     as_json: o.JsonFlag = False,
 ) -> None:
     """Benchmark a running job: TTFT/TPOT/ITL percentiles, tokens/s per GPU and per user, cost per million tokens.
     Exit 1 when a request failed or answers came back empty or short. Every run is appended to the history."""
     from lc_cluster.bench import run, scenarios
     from lc_cluster.cluster import cluster_name
+    from lc_cluster.errors import LcError
     from lc_cluster.jobs import records
+
+    if job is None:
+        if plot is None:
+            raise LcError("give a job id to benchmark, or --plot FILE to draw the history")
+        from lc_cluster.bench.plot import plot as draw
+
+        shown = draw(run.history_path(), plot)
+        console().print(f"{plot}: {shown} runs from {run.history_path()}", markup=False)
+        return
 
     load = scenarios.load(scenario, input_len=input_len, output_len=output_len, prompts=prompts,
                           concurrency=concurrency)  # fmt: skip
@@ -67,6 +81,10 @@ def bench(
         )
         for problem in result.problems:
             console(stderr=True).print(f"[red]failed[/]: {problem}")
+    if plot is not None:
+        from lc_cluster.bench.plot import plot as draw
+
+        draw(run.history_path(), plot)
     if result.problems:
         raise typer.Exit(1)
 

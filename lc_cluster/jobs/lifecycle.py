@@ -21,6 +21,7 @@ from lc_cluster.jobs.records import COMMENT_PREFIX, JobRecord, save
 from lc_cluster.jobs.watch import ACTIVE
 
 _STOP_WAIT_S = 90
+_LIVE = (Phase.SUBMITTED, Phase.STARTING, Phase.LOADING, Phase.READY)
 _FOLLOW_POLL_S = 1.0
 
 
@@ -176,12 +177,14 @@ def log_path(record: JobRecord, node: int, role: str | None, instance: int) -> P
 def processes(record: JobRecord) -> list[dict[str, Any]]:
     """Every process the job started so far, from the records its nodes wrote: role, node, address, state."""
     found = []
+    # A process the job's end killed outright (srun's --kill-on-bad-exit sends SIGKILL) leaves no exit file.
+    gone = "stopped with the job" if record.phase() not in _LIVE else "started"
     for path in sorted(record.job_dir.glob("*.cmd.json")) if record.job_id else []:
         name = path.name.removesuffix(".cmd.json")
         try:
             doc = json.loads(path.read_text())
             exit_file = record.job_dir / f"{name}.exit"
-            state = f"exited {exit_file.read_text().strip()}" if exit_file.exists() else "started"
+            state = f"exited {exit_file.read_text().strip()}" if exit_file.exists() else gone
             found.append({"name": name, "role": str(doc["role"]), "instance": int(doc["instance"]),
                           "node": int(doc["index"]), "hostname": str(doc["hostname"]), "ip": str(doc["node_ip"]),
                           "state": state})  # fmt: skip

@@ -23,7 +23,7 @@ def _serve(*args: str) -> str:
     return str(job["job_id"])
 
 
-def test_bench_prints_figures_from_the_real_engine_and_keeps_a_history(sandbox: dict[str, Any]) -> None:
+def test_bench_prints_figures_from_the_real_engine_and_keeps_a_history(sandbox: dict[str, Any], tmp_path: Path) -> None:
     job = _serve("tiny", "--cluster", SANDBOX, "--nodes", "2", "--gpus-per-node", "1")
     try:
         done = cli("bench", job, *SMALL, "--json", timeout=600)
@@ -38,6 +38,10 @@ def test_bench_prints_figures_from_the_real_engine_and_keeps_a_history(sandbox: 
         assert json.loads(history.read_text().splitlines()[-1])["job_id"] == job
         shown = cli("bench", job, *SMALL, timeout=600)
         assert shown.returncode == 0 and "TTFT ms" in shown.stdout and "per GPU" in shown.stdout
+        png = tmp_path / "history.png"
+        plotted = cli("bench", "--plot", str(png), timeout=120)
+        assert plotted.returncode == 0 and "2 runs" in plotted.stdout, plotted.stderr
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     finally:
         cli("stop", job, timeout=120)
 

@@ -452,3 +452,26 @@ def _check_sglang_pd(job: dict[str, Any], sandbox: dict[str, Any]) -> None:
         "8998",
     ]
     assert router[router.index("--decode") + 1] == f"http://{decode_ip}:30000"
+
+
+def test_a_killed_decode_engine_ends_the_pd_job_and_status_names_it(
+    sandbox: dict[str, Any], recorder_cluster: str
+) -> None:
+    """Once the PD job serves, its decode instance dies: the job ends at once (prefill and router stopped with it),
+    and status shows which process of which role and node ended first, and how."""
+    roles = ["--nodes", "2", "--prefill", "nodes=1", "--decode", "nodes=1"]
+    job = _serve("serve", "longcat-flash-chat-fp8", "-e", "sglang", "--gpu", "H20-141G", "--cluster", recorder_cluster,
+                 *roles, "--json")  # fmt: skip
+    try:
+        assert job["returncode"] == 0, job
+        job_dir = Path(job["log_dir"])
+        os.kill(int((job_dir / "decode0.node-1.pid").read_text()), signal.SIGKILL)
+        wait_for(lambda: job["job_id"] not in queue(), 60, "the job to end")
+        status = json.loads(cli("status", job["job_id"], "--json").stdout)
+        exits = {p["name"]: p["state"] for p in status["processes"]}
+        assert exits["decode0.node-1"] == "exited 137"
+        assert exits["prefill0.node-0"] == "stopped with the job" and exits["router.node-0"].startswith("exited"), exits
+        assert status["phase"] == "ended"
+        assert job_processes(job["job_id"]) == [], "a process outlived its job"
+    finally:
+        cli("stop", job["job_id"], timeout=120)
