@@ -117,7 +117,9 @@ def build_job(deployment: Deployment, cluster: ClusterFile, exclude: str | None 
         scrape_dir=cluster.paths.scrape_dir,
         api_key=plan.api_key,
         api_key_file=any(API_KEY_CONFIG in p.command.argv for p in processes),
-        **runtime_parts(cluster, plan.engine, engine_env_names),
+        **runtime_parts(
+            cluster, plan.engine, engine_env_names, rdma=any(p.role in ("prefill", "decode") for p in processes)
+        ),
     )
     return Job(deployment=deployment, cluster=cluster, name=name, process_env=envs, script=script, scrape=scrape)
 
@@ -180,7 +182,8 @@ def _process_env(process: Process, cluster: ClusterFile) -> dict[str, str]:
     return {**process.env, **extra}
 
 
-def runtime_parts(cluster: ClusterFile, engine: str, env_keys: list[str]) -> dict[str, Any]:
+def runtime_parts(cluster: ClusterFile, engine: str, env_keys: list[str], rdma: bool = False) -> dict[str, Any]:
+    """How processes run in the cluster's runtime. RDMA: they move KV caches between engines over the HCAs."""
     runtime = cluster.runtime
     if runtime.kind != "host" and not runtime.image:
         raise LcError(f"runtime.kind {runtime.kind} needs runtime.image in the cluster file")
@@ -200,10 +203,13 @@ def runtime_parts(cluster: ClusterFile, engine: str, env_keys: list[str]) -> dic
         name = "lc-${SLURM_JOB_ID}-${LC_PROC}"
         volumes = [a for m in mounts for a in ("-v", m)]
         passed = [a for k in [*env_keys, "LC_CLUSTER_JOB"] for a in ("-e", k)]
-        # Host network and IPC (NCCL needs a large /dev/shm), RDMA needs unlimited locked memory.
+        # Host network and IPC (NCCL needs a large /dev/shm), RDMA needs unlimited locked memory. The image's own
+        # entrypoint (vllm/vllm-openai's is `vllm serve`) is cleared: the container runs exactly the planned argv.
+        # A PD job's KV connector reaches the HCAs' devices: privileged, as the DeepSeek-V4-Flash recipe runs it.
         parts["prefix"] = [
             "docker", "run", "--rm", "--name", name, "--network", "host", "--ipc", "host",
-            "--ulimit", "memlock=-1:-1", "--gpus", "all", *volumes, *passed, runtime.image,
+            "--ulimit", "memlock=-1:-1", "--gpus", "all", *(["--privileged"] if rdma else []), "--entrypoint", "",
+            *volumes, *passed, runtime.image,
         ]  # fmt: skip
         # Killing the docker client does not stop its container.
         parts["cleanup"] = ["docker", "rm", "-f", name]

@@ -132,3 +132,50 @@ def test_init_writes_a_cluster_file_that_loads_and_dry_run_prints_the_script(tmp
     assert dry.stdout.startswith("#!/bin/bash") and "#SBATCH --partition=gpu" in dry.stdout
     # Exact names: NCCL would take mlx5_1 as a prefix of mlx5_10 too.
     assert "NCCL_IB_HCA==mlx5_0,mlx5_1,mlx5_2,mlx5_3" in dry.stdout
+
+
+# The DeepSeek-V4-Flash recipe's single-node PD on 8 x H200, as its docker commands run it.
+PD_RECIPE = {"model": "deepseek-v4-flash", "gpu": "H200", "kv_connector": "mooncake", "prefill": "gpus=4,dp=4",
+             "decode": "gpus=4,dp=4"}  # fmt: skip
+HF_CACHE = "/root/.cache/huggingface:/root/.cache/huggingface"
+RECIPE_IMAGE = "vllm/vllm-openai:deepseekv4-cu130"
+
+
+def _pd_script(runtime: dict[str, Any]) -> str:
+    spec = cluster(gpu="H200-141G", runtime=runtime)
+    deployment = deploy(resolve(Asked(**PD_RECIPE), spec))
+    script = build_job(deployment, spec).script
+    subprocess.run(["bash", "-n"], input=script, text=True, check=True)
+    return script
+
+
+def test_the_pd_recipe_in_docker_has_the_recipes_container_flags() -> None:
+    """The recipe's `docker run --gpus all --privileged --ipc=host --network host -v HF_CACHE IMAGE`, with the
+    engine's argv exactly as planned (the image's `vllm serve` entrypoint cleared) and every process's environment
+    passed by name (the values stay out of the process list)."""
+    script = _pd_script({"kind": "docker", "image": RECIPE_IMAGE, "mounts": [HF_CACHE]})
+    line = next(ln for ln in script.splitlines() if ln.strip().startswith("exec setsid docker"))
+    words = line.split()
+    for flags in (["--gpus", "all"], ["--privileged"], ["--ipc", "host"], ["--network", "host"],
+                  ["-v", HF_CACHE], ["--entrypoint", "''"]):  # fmt: skip
+        assert any(words[i : i + len(flags)] == flags for i in range(len(words))), flags
+    assert words[-2:] == [RECIPE_IMAGE, '"${argv[@]}"']
+    for name in ("VLLM_MOONCAKE_BOOTSTRAP_PORT", "CUDA_VISIBLE_DEVICES", "VLLM_ENGINE_READY_TIMEOUT_S"):
+        assert f"-e {name} " in line
+    # Each instance's argv starts with the engine's own command, which the cleared entrypoint lets run as written.
+    for role in ("prefill0.node-0", "decode0.node-0"):
+        start = next(ln for ln in script.splitlines() if ln.strip().startswith(f"lc_run {role} "))
+        assert " vllm serve deepseek-ai/DeepSeek-V4-Flash " in start
+
+
+def test_only_pd_jobs_run_privileged() -> None:
+    serve = render(cluster(runtime={"kind": "docker", "image": RECIPE_IMAGE}))
+    assert "--privileged" not in serve and "--entrypoint ''" in serve
+
+
+def test_the_pd_recipe_under_pyxis_and_apptainer() -> None:
+    pyxis = _pd_script({"kind": "pyxis", "image": "vllm/vllm-openai:deepseekv4-cu130"})
+    step = next(ln for ln in pyxis.splitlines() if "--kill-on-bad-exit=1" in ln)
+    assert f"--container-image={RECIPE_IMAGE}" in step
+    apptainer = _pd_script({"kind": "apptainer", "image": "/images/vllm-deepseekv4-cu130.sif"})
+    assert "apptainer exec --nv" in apptainer and "/images/vllm-deepseekv4-cu130.sif" in apptainer
