@@ -60,6 +60,9 @@ def plan(asked: Asked, cluster: str | None, as_json: o.JsonFlag = False) -> None
     )
     what = "every instance's head" if deployment.router else "the head"
     out.print(f"Ready when GET {p.ready_path} on {what} answers 200, within {p.ready_timeout_s} s.")
+    if deployment.router is None and p.request.bind is None and not deployment.engine.listens_everywhere:
+        out.print(f"Endpoint: {p.engine} answers on the head's 127.0.0.1 only; to reach it from other hosts set "
+                  "network.api_bind: 0.0.0.0 in the cluster file (or --bind).", markup=False)  # fmt: skip
     for quirk in p.quirks:
         what = {"fix": "applied", "advise": "not applied, try if hit"}[quirk.action]
         change = " ".join([*quirk.args, *(f"{k}={v}" for k, v in quirk.env.items())]) or "no known fix"

@@ -103,3 +103,12 @@ def test_the_real_h100_node_passes_every_check_that_applies() -> None:
         "memlock": True, "shm": True, "engine": True,
     }  # fmt: skip
     assert checks.judge(facts, Expected(gpu=H100, gpus_per_node=8, hcas=None), None)[0].ok is False
+
+
+def test_plan_says_when_the_endpoint_is_loopback_only() -> None:
+    from tests.conftest import cli
+
+    args = ["plan", "longcat-flash-chat-fp8", "-e", "sglang", "--gpu", "H20-141G"]
+    assert "127.0.0.1 only" in " ".join(cli(*args).stdout.split())
+    assert "127.0.0.1 only" not in " ".join(cli(*args, "--bind", "0.0.0.0").stdout.split())
+    assert "127.0.0.1 only" not in " ".join(cli("plan", "tiny", "--gpu", "H100").stdout.split())
