@@ -5,7 +5,10 @@ does not exist, a wrong choice or malformed JSON in a config fails here."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -125,3 +128,57 @@ def test_no_kv_connector_can_move_a_cache_on_the_cpu_build_yet(pythons: dict[str
     done = subprocess.run([str(pythons["vllm"]), "-c", probe], capture_output=True, text=True, timeout=120,
                           check=True, cwd="/")  # fmt: skip
     assert done.stdout.strip() == "[]", f"a KV transfer library is installed now: {done.stdout.strip()}"
+
+
+def test_the_example_connector_stores_a_cache_on_the_cpu_build_but_cannot_load_it(
+    sandbox: dict[str, Any], pythons: dict[str, Path], tmp_path: Path
+) -> None:
+    """vLLM's shared-storage ExampleConnector (the issue's last CPU candidate) runs on the CPU build, half way: the
+    prefill engine writes each layer's KV cache, and the decode engine finds it ('External Cache Hit!'). But the
+    decode engine never injects it, because the CPU model runner gives the connector no attention metadata. So a real
+    PD pair proves nothing here yet. When this fails, a CPU decode engine loads KV: run a real vLLM PD pair on the
+    sandbox with this connector."""
+    config = {"kv_connector": "ExampleConnector", "kv_role": "kv_both",
+              "kv_connector_extra_config": {"shared_storage_path": str(tmp_path / "kv")}}  # fmt: skip
+    env = {**os.environ, "HF_HOME": str(engine_env.hf_home(cache_home())), "HF_HUB_OFFLINE": "1",
+           "VLLM_TARGET_DEVICE": "cpu", "VLLM_CPU_KVCACHE_SPACE": "1"}  # fmt: skip
+    engines = []
+    for core, port in enumerate((18101, 18102)):
+        log = (tmp_path / f"{port}.log").open("w")
+        argv = [str(pythons["vllm"].parent / "vllm"), "serve", engine_env.TINY_MODEL_ID, "--port", str(port),
+                "--dtype", "float32", "--max-model-len", "256", "--enforce-eager",
+                "--kv-transfer-config", json.dumps(config)]  # fmt: skip
+        engines.append(subprocess.Popen(argv, env={**env, "VLLM_CPU_OMP_THREADS_BIND": str(core)}, stdout=log,
+                                        stderr=subprocess.STDOUT, cwd=tmp_path))  # fmt: skip
+
+    def post(port: int, tokens: int) -> None:
+        body = {"model": engine_env.TINY_MODEL_ID, "prompt": "a prompt long enough to fill a block " * 6,
+                "max_tokens": tokens, "temperature": 0}  # fmt: skip
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/completions", json.dumps(body).encode(),
+                                         {"Content-Type": "application/json"})  # fmt: skip
+        with urllib.request.urlopen(request, timeout=120) as answer:
+            assert answer.status == 200
+
+    try:
+        deadline = time.monotonic() + 300
+        for port in (18101, 18102):
+            while True:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5):
+                        break
+                except OSError:
+                    assert time.monotonic() < deadline, (tmp_path / f"{port}.log").read_text()[-3000:]
+                    time.sleep(2)
+        post(18101, 1)  # prefill: computes the prompt's KV and stores it
+        post(18102, 4)  # decode: should load it
+        assert list((tmp_path / "kv").rglob("*.safetensors")), "the prefill engine stored no KV cache"
+        decode = (tmp_path / "18102.log").read_text()
+        assert "External Cache Hit" in decode
+        assert "attn_metadata is None" in decode and "Inject KV cache" not in decode, (
+            "the CPU decode engine loads KV now"
+        )
+    finally:
+        for engine in engines:
+            engine.terminate()
+        for engine in engines:
+            engine.wait(60)
