@@ -66,8 +66,13 @@ def test_prometheus_scrapes_a_jobs_engine_and_status_shows_its_load(prometheus: 
         assert written[0]["targets"] == [job["endpoint"].removeprefix("http://")]
         assert written[0]["labels"]["role"] == "serve" and written[0]["labels"]["model"] == "tiny"
         assert cli("ask", job["job_id"], "Hello", timeout=120).returncode == 0
-        samples = wait_for(lambda: _query('vllm:request_success_total{model="tiny"}'), 60, "Prometheus to scrape")
-        assert sum(float(s["value"][1]) for s in samples) >= 1
+
+        # Until its next scrape after the request, Prometheus may still hold a sample from before it.
+        def served() -> list[dict[str, Any]]:
+            samples = _query('vllm:request_success_total{model="tiny"}')
+            return samples if sum(float(s["value"][1]) for s in samples) >= 1 else []
+
+        samples = wait_for(served, 60, "Prometheus to scrape the served request")
         assert {s["metric"]["lc_instance"] for s in samples} == {"0"}
 
         status = json.loads(cli("status", job["job_id"], "--json").stdout)
