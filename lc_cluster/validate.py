@@ -40,6 +40,10 @@ def option(pattern: re.Pattern[str], flag: str, value: str | None, form: str) ->
         raise LcError(f"{flag} {value!r}: give {form}") from None
 
 
+def hostlist(flag: str, value: str | None) -> None:
+    option(HOSTLIST, flag, value, "a Slurm node list such as n1,n2 or gpu[01-04]")
+
+
 def check(pattern: re.Pattern[str], what: str, value: str | None) -> str | None:
     """The value itself, or ValueError naming what was expected (pydantic turns it into a message with the key)."""
     if value is not None and not pattern.fullmatch(value):

@@ -133,6 +133,8 @@ def run(
         try:
             text = Path(result_file).read_text().strip().splitlines()[-1]
             doc: dict[str, Any] = json.loads(text)
+            if not isinstance(doc, dict):
+                raise ValueError("not a result object")
         except (OSError, IndexError, ValueError):
             tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
             raise LcError(f"the benchmark client wrote no result (exit {done.returncode}): {tail[0][:300]}") from None

@@ -192,11 +192,27 @@ def judge(req: DoctorRequest, job_id: str, out: Path) -> Report:
     return report
 
 
+def _last_object(path: Path) -> dict[str, Any] | None:
+    """Rank 0's JSON line among whatever else the ranks printed (NCCL_DEBUG=INFO writes to stdout)."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(value, dict) and {"ranks", "backend", "all_reduce_busbw_gbs"} <= set(value):
+            return value
+    return None
+
+
 def _collective(
     req: DoctorRequest, out: Path, facts: list[dict[str, Any]]
 ) -> tuple[dict[str, Any] | None, list[Check]]:
-    lines = (out / "collective.json").read_text().strip().splitlines() if (out / "collective.json").exists() else []
-    if not lines:
+    found = _last_object(out / "collective.json")
+    if found is None:
         err = (out / "collective.err").read_text().strip().splitlines() if (out / "collective.err").exists() else []
         return None, [
             Check(
@@ -206,7 +222,7 @@ def _collective(
                 "see the doctor job's collective.err; NCCL_DEBUG=INFO in runtime.env shows the transport",
             )
         ]
-    result: dict[str, Any] = json.loads(lines[-1])
+    result = found
     if result["ranks"] < 2:
         return result, [Check("collective", None, "one rank: nothing to measure")]
     ranks_per_node = max(result["ranks"] // max(len(facts), 1), 1)
@@ -247,8 +263,8 @@ def prepare(
     file's partition that can take a job now."""
     from lc_cluster.catalog.loader import load_catalog
 
-    validate.option(validate.HOSTLIST, "--nodelist", nodelist, "a Slurm node list such as n1,n2 or gpu[01-04]")
-    validate.option(validate.HOSTLIST, "--exclude", exclude, "a Slurm node list such as n1,n2 or gpu[01-04]")
+    validate.hostlist("--nodelist", nodelist)
+    validate.hostlist("--exclude", exclude)
     if engine not in ENGINE_NAMES:
         raise LcError(f"--engine {engine!r}: give one of {', '.join(ENGINE_NAMES)}")
     cluster = load_cluster(cluster_ref)

@@ -112,3 +112,24 @@ def test_plan_says_when_the_endpoint_is_loopback_only() -> None:
     assert "127.0.0.1 only" in " ".join(cli(*args).stdout.split())
     assert "127.0.0.1 only" not in " ".join(cli(*args, "--bind", "0.0.0.0").stdout.split())
     assert "127.0.0.1 only" not in " ".join(cli("plan", "tiny", "--gpu", "H100").stdout.split())
+
+
+def test_the_collective_result_is_found_among_nccls_own_output(tmp_path: Any) -> None:
+    """NCCL_DEBUG=INFO (the runbook's advice) prints to the ranks' stdout, around rank 0's JSON line."""
+    import json
+
+    from lc_cluster.cluster import ClusterFile
+    from lc_cluster.doctor.run import DoctorRequest, judge
+
+    (tmp_path / "n1.json").write_text(json.dumps({"gpus": [], "hcas": []}))
+    result = {"backend": "nccl", "ranks": 2, "bytes": 1, "all_reduce_busbw_gbs": 90.0, "all_to_all_busbw_gbs": 40.0}
+    (tmp_path / "collective.json").write_text(
+        f"n1:1:1 [0] NCCL INFO Bootstrap : Using eth0\n{json.dumps(result)}\nn1:1:1 [0] NCCL INFO comm destroyed\n"
+    )
+    cluster = ClusterFile.model_validate({"name": "t", "gpu": "H100", "gpus_per_node": 2, "paths": {"log_dir": "/l"}})
+    report = judge(DoctorRequest(cluster=cluster, gpu=H100, engine="vllm"), "7", tmp_path)
+    assert report.collective is not None and report.collective["all_reduce_busbw_gbs"] == 90.0
+    (tmp_path / "collective.json").write_text("NCCL WARN something\n")
+    (tmp_path / "collective.err").write_text("RuntimeError: NCCL error\n")
+    failed = judge(DoctorRequest(cluster=cluster, gpu=H100, engine="vllm"), "7", tmp_path).fabric[0]
+    assert failed.ok is False and "NCCL error" in failed.detail
