@@ -51,7 +51,7 @@ def bench(
         from lc_cluster.bench.plot import plot as draw
 
         shown = draw(run.history_path(), plot)
-        console().print(f"{plot}: {shown} runs from {run.history_path()}", markup=False, soft_wrap=True)
+        console().print(f"{plot}: {shown} runs from {run.history_path()}", markup=False)
         return
 
     load = scenarios.load(scenario, input_len=input_len, output_len=output_len, prompts=prompts,
@@ -78,7 +78,6 @@ def bench(
             f"{result.tokens_per_s_per_user:.1f} per user; "
             + (f"${cost:.2f} per million output tokens" if cost is not None else "no gpu_hour_usd in the cluster file"),
             markup=False,
-            soft_wrap=True,
         )
         for problem in result.problems:
             console(stderr=True).print(f"[red]failed[/]: {problem}")

@@ -70,11 +70,11 @@ def show(report: Report) -> None:
     for node, found in sorted(report.nodes.items()):
         for check in found:
             if check.ok is False:
-                out.print(f"[red]{node}: {check.name}[/]: {check.detail}. Fix: {check.fix}.", soft_wrap=True)
+                out.print(f"[red]{node}: {check.name}[/]: {check.detail}. Fix: {check.fix}.")
     for check in report.fabric:
         colour = {True: "green", False: "red", None: "yellow"}[check.ok]
         fix = f" Fix: {check.fix}." if check.fix else ""
-        out.print(f"[{colour}]fabric[/]: {check.detail}.{fix}", soft_wrap=True)
+        out.print(f"[{colour}]fabric[/]: {check.detail}.{fix}")
     if report.failing:
         out.print(f"Leave them out: lc-cluster serve ... --exclude {','.join(report.failing)}", markup=False)
     else:

@@ -18,7 +18,8 @@ def emit_json(value: Any) -> None:
 def console(stderr: bool = False) -> Console:
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False)
+    # Lines are never broken at 80 columns when the output is a pipe or a log: people and tests grep them whole.
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
 def shell_line(env: Mapping[str, str], argv: Iterable[str], literal_args: Iterable[str] = ()) -> str:

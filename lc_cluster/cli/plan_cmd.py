@@ -78,7 +78,7 @@ def plan(asked: Asked, cluster: str | None, as_json: o.JsonFlag = False) -> None
         gpus = f", GPUs {','.join(map(str, process.gpus))}" if process.gpus else ""
         out.print(f"\n[bold]# {what if deployment.router else what + f' ({head})'}{gpus}[/]")
         command = process.command
-        out.print(shell_line(env, command.argv, command.literal_args), markup=False, soft_wrap=True)
+        out.print(shell_line(env, command.argv, command.literal_args), markup=False)
         if shown["derived"]:
             out.print(f"# and from the node's facts file at run time: {', '.join(shown['derived'])}", markup=False)
 

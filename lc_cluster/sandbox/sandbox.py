@@ -89,12 +89,7 @@ def up(name: str, nodes: int, gpus_per_node: int, progress: Progress, bare: bool
     require_root()
     state = _load(topo)
     if state is None and netns_exists(topo.hub):
-        # Another state directory (LC_CLUSTER_STATE) runs a sandbox of this name: starting a second set of daemons
-        # in its namespaces would break both.
-        raise LcError(
-            f"sandbox {name} is already up under another state directory (its namespace {topo.hub} exists): "
-            "use another --name"
-        )
+        _reclaim_left_behind(topo, progress)
     if state and state.bare != bare:
         kind = "bare hosts" if state.bare else "a Slurm sandbox"
         raise LcError(f"sandbox {name} runs {kind}: 'lc-cluster sandbox down --name {name}' first")
@@ -128,6 +123,20 @@ def up(name: str, nodes: int, gpus_per_node: int, progress: Progress, bare: bool
     )
     _write_cluster_file(topo, nodes, gpus_per_node, cache)
     return status(name)
+
+
+def _reclaim_left_behind(topo: Topology, progress: Progress) -> None:
+    """Namespaces of this name that no state directory here knows of. With a process inside, another state
+    directory (LC_CLUSTER_STATE, a test's home) runs the sandbox, and starting a second set of daemons there would
+    break both. Empty, they are what a killed run left (a namespace outlives its processes): remove them."""
+    inodes = [i for i in map(netns_inode, topo.all_netns()) if i is not None]
+    if any(pids_in_netns(inode) for inode in inodes):
+        raise LcError(
+            f"sandbox {topo.name} is already up under another state directory (its namespace {topo.hub} has "
+            "processes): use another --name"
+        )
+    progress(f"removing the empty namespaces a stopped sandbox {topo.name} left behind")
+    _teardown(topo, None, progress)
 
 
 def _up_bare(topo: Topology, nodes: int, progress: Progress) -> dict[str, Any]:

@@ -252,6 +252,36 @@ def test_sandbox_up_again_is_idempotent_and_fast(sandbox: dict[str, Any]) -> Non
     assert status["up"] and [n["state"] for n in status["nodes"]] == ["idle", "idle"]
 
 
+def test_a_sandbox_run_from_elsewhere_is_refused_and_one_a_killed_run_left_is_reclaimed(
+    sandbox: dict[str, Any], tmp_path: Path
+) -> None:
+    other = {**os.environ, "LC_CLUSTER_STATE": str(tmp_path / "state")}
+
+    def up(name: str) -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-m", "lc_cluster", "sandbox", "up", "--name", name, "--nodes", "1", "--json"]
+        return subprocess.run(argv, env=other, capture_output=True, text=True, timeout=300, check=False)
+
+    # The tests' sandbox runs under the tests' state directory: a second set of daemons there would break it.
+    refused = up(SANDBOX)
+    assert refused.returncode == 2, refused.stderr
+    assert "already up under another state directory" in refused.stderr
+    status = json.loads(cli("sandbox", "status", "--name", SANDBOX, "--json").stdout)
+    assert [n["state"] for n in status["nodes"]] == ["idle", "idle"]
+    # A run killed with its processes leaves its namespaces mounted and empty (a CI run once failed on that).
+    stale = Topology.named("lcstale")
+    for netns in (stale.hub, stale.nodes(1)[0].netns):
+        subprocess.run(["ip", "netns", "add", netns], check=True)
+    try:
+        reclaimed = up(stale.name)
+        assert reclaimed.returncode == 0, reclaimed.stderr
+        assert "left behind" in reclaimed.stderr
+        assert [n["state"] for n in json.loads(reclaimed.stdout)["nodes"]] == ["idle"]
+    finally:
+        subprocess.run([sys.executable, "-m", "lc_cluster", "sandbox", "down", "--name", stale.name], env=other,
+                       capture_output=True, timeout=300, check=False)  # fmt: skip
+    assert not Path("/run/netns", stale.hub).exists()
+
+
 def test_without_an_interface_nodes_still_avoid_the_loopback_hostname(
     sandbox: dict[str, Any], recorder_cluster: str, tmp_path: Path
 ) -> None:
