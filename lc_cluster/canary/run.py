@@ -7,14 +7,16 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from lc_cluster.deployment import Asked, Deployment, deploy, resolve
+from lc_cluster.deployment import Asked, Deployment, Process, deploy, resolve
 from lc_cluster.errors import LcError
 from lc_cluster.http_client import chat, completion
 from lc_cluster.jobs.node_tools import answers
@@ -33,14 +35,16 @@ _ERROR = re.compile(r"\b[A-Za-z_][\w.]*(Error|Exception): .*")
 class CanaryResult:
     passed: bool
     model_dir: str
-    argv: list[str]
-    env: dict[str, str]
+    processes: list[dict[str, Any]]
+    """Each process as it ran here: name, role, node, the GPUs of this machine it had, argv and env."""
     seconds_to_ready: float | None = None
     answer: str | None = None
     generated: str | None = None
     error: str | None = None
     advice: list[str] = field(default_factory=list)
     log: str = ""
+    """The log of the process that failed first, or the entry process's."""
+    logs: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -81,7 +85,8 @@ def model_source(family: str, config: Path | None) -> str:
 
 
 def run_local(deployment: Deployment, python: str, out: Path, timeout_s: int) -> CanaryResult:
-    (process,) = deployment.processes
+    """Every process of the plan, here: each node's GPUs are the next ones of this machine (node 1 of a 2 x 1 plan
+    gets GPU 1), every address is 127.0.0.1. The engines start together; the router only once they all answer."""
     engine = deployment.plan.engine
     key = "lck-canary-" + secrets.token_urlsafe(16)
     fill = {"${NODE_IP}": "127.0.0.1", "${HEAD_IP}": "127.0.0.1", "${LC_API_KEY}": key, "${LC_JOB_DIR}": str(out)}
@@ -91,40 +96,73 @@ def run_local(deployment: Deployment, python: str, out: Path, timeout_s: int) ->
             value = value.replace(name, real)
         return value
 
-    planned = [filled(a) for a in process.command.full_argv]
-    skip = 3 if engine == "sglang" else 2  # 'python3 -m sglang.launch_server' / 'vllm serve'
-    argv = [python, *_ENGINE_MODULES[engine], *planned[skip:], "--load-format", "dummy"]
-    env = {k: filled(v) for k, v in process.env.items()}
     if deployment.plan.api_key and engine == "sglang":
         (out / "api-key.yaml").write_text(f'api-key: "{key}"\n')
-    result = CanaryResult(passed=False, model_dir=deployment.plan.model.source, argv=argv,
-                          env={k: v.replace(key, "${LC_API_KEY}") for k, v in env.items()})  # fmt: skip
+    launches = [local_launch(p, deployment, python, filled) for p in deployment.processes]
+    result = CanaryResult(passed=False, model_dir=deployment.plan.model.source, processes=[
+        {**{k: v for k, v in launch.items() if k != "env"},
+         "env": {k: v.replace(key, "${LC_API_KEY}") for k, v in launch["env"].items()}}
+        for launch in launches
+    ])  # fmt: skip
     result.advice = [f"{q.id}: {' '.join([*q.args, *(f'{k}={v}' for k, v in q.env.items())])}"
                      for q in deployment.plan.quirks if q.action == "advise"]  # fmt: skip
-    log = out / "engine.log"
+    result.logs = {launch["name"]: str(out / f"{launch['name']}.log") for launch in launches}
+    result.log = next(iter(result.logs.values()))
+    children: dict[str, subprocess.Popen[bytes]] = {}
     started = time.monotonic()
-    with log.open("wb") as sink:
-        child = subprocess.Popen(
-            argv, env={**os.environ, **env, "HF_HUB_OFFLINE": "1"}, stdout=sink, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
-        )  # fmt: skip
-    endpoint = f"http://127.0.0.1:{deployment.plan.http_port}"
+    deadline = started + timeout_s
     try:
-        if _wait_ready(f"{endpoint}/health", child, timeout_s):
-            result.seconds_to_ready = round(time.monotonic() - started, 1)
-            result.answer = chat(endpoint, "Say hello.", key, max_tokens=16)["answer"]
-            result.generated = completion(endpoint, "The quick brown fox", key, max_tokens=16)
-            result.passed = True
-        else:
-            result.error = first_error(log) or (
-                f"the engine exited with {child.returncode}" if child.poll() is not None else
-                f"not ready within {timeout_s} s")  # fmt: skip
+        for stage in (
+            [launch for launch in launches if launch["role"] != "router"],
+            [launch for launch in launches if launch["role"] == "router"],
+        ):
+            for launch in stage:
+                children[launch["name"]] = _start(launch, out)
+            heads = [f"http://127.0.0.1:{launch['port']}/health" for launch in stage if launch["port"]]
+            if not _wait_ready(heads, children, deadline):
+                failed = next((name for name, child in children.items() if child.poll() is not None), None)
+                result.log = result.logs[failed] if failed else result.log
+                result.error = first_error(Path(result.log)) or (
+                    f"{failed} exited with {children[failed].returncode}" if failed else
+                    f"not ready within {timeout_s} s")  # fmt: skip
+                return result
+        result.seconds_to_ready = round(time.monotonic() - started, 1)
+        endpoint = f"http://127.0.0.1:{deployment.entry_port}"
+        result.answer = chat(endpoint, "Say hello.", key, max_tokens=16)["answer"]
+        result.generated = completion(endpoint, "The quick brown fox", key, max_tokens=16)
+        result.passed = True
     except LcError as exc:
         result.error = str(exc)
     finally:
-        _stop(child)
-        result.log = str(log)
+        for child in reversed(children.values()):
+            _stop(child)
     return result
+
+
+def local_launch(process: Process, deployment: Deployment, python: str, filled: Callable[[str], str]) -> dict[str, Any]:
+    planned = [filled(a) for a in process.command.full_argv]
+    env = {k: filled(v) for k, v in process.env.items()}
+    gpus: list[int] = []
+    if process.role == "router":
+        # The router is a program of its own, installed beside the engine's python.
+        where = os.pathsep.join([str(Path(python).parent), os.environ.get("PATH", "")])
+        argv = [shutil.which(planned[0], path=where) or planned[0], *planned[1:]]
+    else:
+        skip = 3 if deployment.plan.engine == "sglang" else 2  # 'python3 -m sglang.launch_server' / 'vllm serve'
+        argv = [python, *_ENGINE_MODULES[deployment.plan.engine], *planned[skip:], "--load-format", "dummy"]
+        per_node = deployment.gpus_per_node
+        gpus = [process.node * per_node + g for g in (process.gpus or range(per_node))]
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, gpus))
+    return {"name": process.name, "role": process.role, "node": process.node, "gpus": gpus, "port": process.port,
+            "argv": argv, "env": env}  # fmt: skip
+
+
+def _start(launch: dict[str, Any], out: Path) -> subprocess.Popen[bytes]:
+    with (out / f"{launch['name']}.log").open("wb") as sink:
+        return subprocess.Popen(
+            launch["argv"], env={**os.environ, **launch["env"], "HF_HUB_OFFLINE": "1"}, stdout=sink,
+            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
 
 
 def first_error(log: Path) -> str | None:
@@ -142,12 +180,13 @@ def first_error(log: Path) -> str | None:
     return found.strip()[:500] if found else None
 
 
-def _wait_ready(url: str, child: subprocess.Popen[bytes], timeout_s: int) -> bool:
-    """Like the job's wait-ready, with the same probe, but the engine is our child here: a crashed one is a zombie
-    until polled, which the job's pid check would take for alive."""
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end and child.poll() is None:
-        if answers(url):
+def _wait_ready(urls: list[str], children: dict[str, subprocess.Popen[bytes]], deadline: float) -> bool:
+    """Like the job's wait-ready, with the same probe, but the engines are our children here: a crashed one is a
+    zombie until polled, which the job's pid check would take for alive."""
+    waiting = list(urls)
+    while time.monotonic() < deadline and all(child.poll() is None for child in children.values()):
+        waiting = [url for url in waiting if not answers(url)]
+        if not waiting:
             return True
         time.sleep(2)
     return False

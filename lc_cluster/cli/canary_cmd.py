@@ -20,7 +20,16 @@ def canary(
         str | None, typer.Option("--engine-version", help="The installed engine's release (its quirks apply).")
     ] = None,
     gpu: Annotated[str, typer.Option("--gpu", "-g", help="This machine's GPU type.")] = "H100-80G",
-    gpus: Annotated[int, typer.Option("--gpus", min=1, max=8, help="GPUs to use here.")] = 1,
+    gpus: Annotated[int, typer.Option("--gpus", min=1, max=8, help="GPUs per node (each node is this machine).")] = 1,
+    nodes: o.Nodes = 1,
+    tp: o.Tp = None,
+    dp: o.Dp = None,
+    ep: o.Ep = None,
+    replicas: o.Replicas = 1,
+    router: o.RouterOpt = None,
+    prefill: o.Prefill = None,
+    decode: o.Decode = None,
+    kv_connector: o.KvConnector = None,
     mtp: Annotated[bool, typer.Option("--mtp", help="With multi-token prediction.")] = False,
     quirks: Annotated[bool, typer.Option("--quirks/--no-quirks", help="Apply the known defects' fixes.")] = True,
     with_advice: Annotated[
@@ -39,7 +48,8 @@ def canary(
     as_json: o.JsonFlag = False,
 ) -> None:
     """Serve a shrunken copy of MODEL with exactly the flags its plan uses, here; exit 1 with the engine's first
-    error (and any known fix) when it does not answer."""
+    error (and any known fix) when it does not answer. A plan of several nodes runs each node on the next GPUs of
+    this machine (--nodes 2 --gpus 1: node 1 on GPU 1), with its router where it has one."""
     import os
     import subprocess
     import sys
@@ -48,9 +58,12 @@ def canary(
     from lc_cluster.catalog import load_catalog
     from lc_cluster.deployment import Asked
     from lc_cluster.errors import LcError
+    from lc_cluster.planning import Overrides
 
-    asked = Asked(model=model, engine=engine, gpu=gpu, nodes=1, gpus_per_node=gpus, mtp=mtp,
-                  engine_version=engine_version, quirks=quirks)  # fmt: skip
+    asked = Asked(model=model, engine=engine, gpu=gpu, nodes=nodes, gpus_per_node=gpus, mtp=mtp,
+                  overrides=Overrides(tp=tp, dp=dp, ep=ep), engine_version=engine_version, quirks=quirks,
+                  replicas=replicas, router=router, prefill=prefill, decode=decode,
+                  kv_connector=kv_connector)  # fmt: skip
     spec = load_catalog().model(model)
     skip = tuple(skip_quirk or ())
     # Refusals (quirks, floors, a bad --skip-quirk, no config) come before anything is written.
@@ -68,7 +81,8 @@ def canary(
     if built.returncode != 0:
         raise LcError(f"could not build the canary model with {python}: {built.stderr.strip().splitlines()[-1:]}")
     err = console(stderr=True)
-    with err.status(f"canary: {spec.name} on {gpus} x {gpu} with {engine}, waiting for it to answer"):
+    shape = f"{nodes} x {gpus}" if nodes > 1 else str(gpus)
+    with err.status(f"canary: {spec.name} on {shape} x {gpu} with {engine}, waiting for it to answer"):
         result = run_local(deployment, python, folder, timeout)
     if as_json:
         emit_json(result.as_dict())
@@ -80,7 +94,7 @@ def canary(
         err.print(f"canary failed: {result.error}", markup=False)
         for advice in result.advice:
             err.print(f"  known fix to try: {advice}", markup=False)
-        err.print(f"  engine log: {result.log}", markup=False)
+        err.print(f"  log: {result.log}", markup=False)
     if not result.passed:
         sys.exit(1)
 

@@ -24,6 +24,29 @@ ClusterOpt = Annotated[
     typer.Option("--cluster", "-c", help="Cluster name (~/.config/lc-cluster/clusters/NAME.yaml) or file path."),
 ]
 
+# Options a command that takes only some of them (canary) shares.
+Nodes = Annotated[int, typer.Option("--nodes", "-N", min=1, max=1024, help="Number of nodes.")]
+Tp = Annotated[int | None, typer.Option("--tp", min=1, help="Tensor-parallel size.")]
+Dp = Annotated[int | None, typer.Option("--dp", min=1, help="Data-parallel size (ranks in total).")]
+Ep = Annotated[int | None, typer.Option("--ep", min=1, help="Expert-parallel size (1 switches EP off).")]
+Replicas = Annotated[
+    int,
+    typer.Option("--replicas", min=1, max=1024, help="Identical engine instances behind a router."),
+]
+RouterOpt = Annotated[
+    str | None,
+    typer.Option("--router", help="Router in front of the instances: vllm-router or sglang-router."),
+]
+Prefill = Annotated[
+    str | None,
+    typer.Option("--prefill", help="Prefill instances, e.g. gpus=4,dp=4 (keys: instances nodes gpus tp dp ep pp)."),
+]
+Decode = Annotated[str | None, typer.Option("--decode", help="Decode instances, as --prefill.")]
+KvConnector = Annotated[
+    str | None,
+    typer.Option("--kv-connector", help="KV transfer for prefill/decode: nixl or mooncake; default: the engine's."),
+]
+
 # (name, annotation, default) of each plan option, in the order --help lists them.
 _PLAN_OPTIONS: list[tuple[str, Any, Any]] = [
     (
@@ -34,7 +57,7 @@ _PLAN_OPTIONS: list[tuple[str, Any, Any]] = [
     ("cluster", ClusterOpt, None),
     ("engine", Annotated[str, typer.Option("--engine", "-e", help="Serving engine: vllm or sglang.")], "vllm"),
     ("gpu", Annotated[str | None, typer.Option("--gpu", "-g", help="GPU type; default: the cluster file's.")], None),
-    ("nodes", Annotated[int, typer.Option("--nodes", "-N", min=1, max=1024, help="Number of nodes.")], 1),
+    ("nodes", Nodes, 1),
     (
         "gpus_per_node",
         Annotated[
@@ -44,9 +67,9 @@ _PLAN_OPTIONS: list[tuple[str, Any, Any]] = [
         None,
     ),
     ("mtp", Annotated[bool, typer.Option("--mtp", help="Multi-token prediction (speculative decoding).")], False),
-    ("tp", Annotated[int | None, typer.Option("--tp", min=1, help="Tensor-parallel size.")], None),
-    ("dp", Annotated[int | None, typer.Option("--dp", min=1, help="Data-parallel size (ranks in total).")], None),
-    ("ep", Annotated[int | None, typer.Option("--ep", min=1, help="Expert-parallel size (1 switches EP off).")], None),
+    ("tp", Tp, None),
+    ("dp", Dp, None),
+    ("ep", Ep, None),
     ("pp", Annotated[int | None, typer.Option("--pp", min=1, help="Pipeline-parallel size.")], None),
     (
         "engine_version",
@@ -106,39 +129,23 @@ _PLAN_OPTIONS: list[tuple[str, Any, Any]] = [
     ),
     (
         "replicas",
-        Annotated[
-            int,
-            typer.Option("--replicas", min=1, max=1024, help="Identical engine instances behind a router."),
-        ],
+        Replicas,
         1,
     ),
     (
         "router",
-        Annotated[
-            str | None,
-            typer.Option("--router", help="Router in front of the instances: vllm-router or sglang-router."),
-        ],
+        RouterOpt,
         None,
     ),
     (
         "prefill",
-        Annotated[
-            str | None,
-            typer.Option(
-                "--prefill", help="Prefill instances, e.g. gpus=4,dp=4 (keys: instances nodes gpus tp dp ep pp)."
-            ),
-        ],
+        Prefill,
         None,
     ),
-    ("decode", Annotated[str | None, typer.Option("--decode", help="Decode instances, as --prefill.")], None),
+    ("decode", Decode, None),
     (
         "kv_connector",
-        Annotated[
-            str | None,
-            typer.Option(
-                "--kv-connector", help="KV transfer for prefill/decode: nixl or mooncake; default: the engine's."
-            ),
-        ],
+        KvConnector,
         None,
     ),
     (

@@ -1,21 +1,12 @@
 #!/usr/bin/env bash
-# On a lent GPU machine (no registry): install the vLLM 0.22.0 wheel set brought along in .gpu-bring/p*/ (a tar of
-# the wheels in shared/reference/gpu-wheels-vllm-0.22.0.txt, split into pieces of 60 MB, each carried in its own
-# call), then run lc-cluster's canary for LongCat-Flash: with the quirk table's fixes (it must pass), without the
-# compile fix (it must fail as the table says), and with MTP (the drafter's known failure). Output under $OUT.
+# On a lent GPU machine (no registry), with the engine brought along (engine-site.sh), run lc-cluster's canary for
+# LongCat-Flash: with the quirk table's fixes (it must pass), without the compile fix (it must fail as the table
+# says), and with MTP (the drafter's known failure). Output under $OUT.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-/tmp/canary-out}
-mkdir -p "$OUT" .gpu-bring/wheels
-if [ ! -f .gpu-bring/site/.ready ]; then
-  cat .gpu-bring/p*/gpuw-part-* | tar xf - -C .gpu-bring/wheels || exit 1
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target .gpu-bring/site \
-    .gpu-bring/wheels/*.whl || exit 1
-  touch .gpu-bring/site/.ready
-fi
-export PYTHONPATH=$PWD/.gpu-bring/site:$PWD PYTHONUNBUFFERED=1
-# A shared host's GPUs: no NVLink multicast (KINDS.md).
-export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
+mkdir -p "$OUT"
+source scripts/gpu/engine-site.sh || exit 1
 { date -u; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader; python3 -V
   python3 -c 'import torch, transformers, vllm; print("torch", torch.__version__, "transformers",
   transformers.__version__, "vllm", vllm.__version__)'; } >"$OUT/machine.txt" 2>&1
@@ -25,7 +16,7 @@ run() {
   python3 -m lc_cluster canary longcat-flash-chat --engine-version 0.22.0 --gpu H100-80G --out "/tmp/canary-$name" \
     --timeout "${CANARY_TIMEOUT:-420}" --json "$@" >"$OUT/$name.json" 2>"$OUT/$name.err"
   echo "$name: exit $?"
-  tail -n 60 "/tmp/canary-$name/engine.log" >"$OUT/$name.log-tail.txt" 2>/dev/null
+  tail -n 60 "/tmp/canary-$name/node-0.log" >"$OUT/$name.log-tail.txt" 2>/dev/null
 }
 run fixed --with-advice
 run no-compile-fix --with-advice --skip-quirk longcat-zero-expert-compile
