@@ -7,6 +7,9 @@ if [ ! -f .gpu-bring/site/.ready ]; then
   cat .gpu-bring/p*/gpuw-part-* | tar xf - -C .gpu-bring/wheels || return 1
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target .gpu-bring/site \
     .gpu-bring/wheels/*.whl || return 1
+  # vLLM takes an importable nixl_ep for its expert-parallel all-to-all kernels, which need cuTile (cuda.tile), not
+  # on this image; the KV connector needs only nixl itself.
+  rm -rf .gpu-bring/site/nixl_ep .gpu-bring/site/nixl_ep_cu13
   touch .gpu-bring/site/.ready
 fi
 export PYTHONPATH=$PWD/.gpu-bring/site:$PWD PYTHONUNBUFFERED=1 PATH=$PWD/.gpu-bring/site/bin:$PATH
