@@ -12,7 +12,7 @@ from packaging.version import Version
 from lc_cluster import validate
 from lc_cluster.catalog import Catalog, ModelSpec, load_catalog
 from lc_cluster.engines import ENGINES, Engine, NodeCommand, get_engine
-from lc_cluster.engines.base import HEAD_IP, NODE_IP, check_user_args, ip_of_node
+from lc_cluster.engines.base import API_KEY, HEAD_IP, NODE_IP, check_user_args, ip_of_node
 from lc_cluster.errors import LcError, PlanRefused
 from lc_cluster.placement import place
 from lc_cluster.planning import Fabric, Overrides, Plan, PlanRequest, PortOptions, PortUse, Role, RoleSpec, make_plan
@@ -371,10 +371,12 @@ def _multi(request: PlanRequest, engine: Engine, groups: list[tuple[Role, RoleSp
             intra_node_dp=instances[0].plan.layout.dp,
         )  # fmt: skip
         argv = router.pd_argv(entry, bind, workers, METRICS_PORT)
+        env = router.pd_key_env(API_KEY) if instances[0].plan.api_key else {}
     else:
         argv = router.argv(entry, bind, [url(i) for i in instances], METRICS_PORT)
+        env = {}
     router_process = Process(
-        role="router", instance=0, node=0, command=NodeCommand(index=0, argv=tuple(argv), env={}),
+        role="router", instance=0, node=0, command=NodeCommand(index=0, argv=tuple(argv), env=env),
         gpus=(), port=entry, name="router.node-0",
     )  # fmt: skip
     _check_hosts(instances, entry, METRICS_PORT)

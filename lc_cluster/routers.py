@@ -27,6 +27,9 @@ class Router(Protocol):
     def pd_argv(self, port: int, bind: str, pd: PdWorkers, metrics_port: int) -> list[str]:
         """The router's command in front of prefill and decode instances."""
 
+    def pd_key_env(self, key: str) -> dict[str, str]:
+        """What the router needs to reach prefill and decode instances that check the API key KEY."""
+
 
 @dataclass(frozen=True)
 class PdWorkers:
@@ -61,6 +64,11 @@ class VllmRouter:
             argv += ["--intra-node-data-parallel-size", str(pd.intra_node_dp)]
         return [*argv, "--kv-connector", pd.connector, "--prometheus-port", str(metrics_port)]
 
+    def pd_key_env(self, key: str) -> dict[str, str]:
+        # In front of prefill and decode it sends its own requests to both, with 'Authorization: Bearer
+        # $OPENAI_API_KEY' instead of the client's header (0.1.17; found when a PD pair on two H200s answered 401).
+        return {"OPENAI_API_KEY": key}
+
 
 @dataclass(frozen=True)
 class SglangRouter:
@@ -80,6 +88,11 @@ class SglangRouter:
         for url in pd.decode:
             argv += ["--decode", url]
         return [*argv, "--host", bind, "--port", str(port), "--prometheus-port", str(metrics_port)]
+
+    def pd_key_env(self, key: str) -> dict[str, str]:
+        # It passes the client's Authorization header on; seen with stand-in instances only (no SGLang build has
+        # run prefill/decode here).
+        return {}
 
 
 _ALL: tuple[Router, ...] = (VllmRouter(), SglangRouter())

@@ -58,6 +58,17 @@ def test_nixl_is_vllms_default_connector_with_a_side_channel_per_instance() -> N
     assert router[router.index("--kv-connector") + 1] == "nixl"
 
 
+@pytest.mark.parametrize("key", ["--api-key", "--no-api-key"])
+def test_vllm_router_reaches_instances_that_check_the_key_through_its_environment(key: str) -> None:
+    """In front of prefill/decode, vllm-router sends 'Bearer $OPENAI_API_KEY' to both, not the client's header: a
+    PD pair on two H200s answered 401 without it. The key stays a run-time placeholder, out of every argv."""
+    doc = plan_json(*RECIPE, key)
+    router = _by_name(doc)["router.node-0"]
+    expected = {"OPENAI_API_KEY": "${LC_API_KEY}"} if key == "--api-key" else {}
+    assert {k: v for k, v in router["env"].items() if k == "OPENAI_API_KEY"} == expected
+    assert not any("LC_API_KEY" in a for p in doc["processes"] for a in p["argv"])
+
+
 def test_sglang_pd_on_two_plus_two_nodes_has_a_head_per_instance() -> None:
     """The article's shape: a prefill instance on nodes 0-1 and a decode instance on nodes 2-3, each a TP group over
     its own two nodes joined at its own head; the fabric's HCAs become SGLang's transfer devices."""
