@@ -135,7 +135,7 @@ def run_local(deployment: Deployment, python: str, out: Path, timeout_s: int) ->
         result.error = str(exc)
     finally:
         for child in reversed(children.values()):
-            _stop(child)
+            stop(child)
     return result
 
 
@@ -192,13 +192,13 @@ def _wait_ready(urls: list[str], children: dict[str, subprocess.Popen[bytes]], d
     return False
 
 
-def _stop(child: subprocess.Popen[bytes]) -> None:
+def stop(child: subprocess.Popen[bytes], grace_s: float = 15) -> None:
     """SIGTERM to the process's group, then SIGKILL to whatever of the group is left. The group, not the process: on
     an H200 a DP rank's worker outlived its engine, stuck on its dead peer, holding 131 GiB of the GPU."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
         if not _signal_group(child, sig):
             return
-        end = time.monotonic() + 15
+        end = time.monotonic() + grace_s
         while time.monotonic() < end:
             if not _signal_group(child, 0):
                 return

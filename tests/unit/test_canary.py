@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
-from lc_cluster.canary.run import first_error, model_source, plan_canary
+from lc_cluster.canary.run import first_error, local_launch, model_source, plan_canary, stop
 from lc_cluster.canary.shrink import shrink
 from lc_cluster.catalog import load_catalog
 from lc_cluster.deployment import Asked
 from lc_cluster.errors import LcError
 
 HARDWARE = Path(__file__).resolve().parents[2] / "docs" / "hardware" / "2026-11-23-h100-canary"
+H200X2 = HARDWARE.parent / "2026-11-24-h200x2-dp-ep-pd"
 # LongCat-Flash-Chat's values (transformers' LongcatFlashConfig defaults are the checkpoint's).
 LONGCAT = {
     "architectures": ["LongcatFlashForCausalLM"], "model_type": "longcat_flash", "hidden_size": 6144, "num_layers": 28,
@@ -80,3 +83,71 @@ def test_the_first_error_is_the_root_cause_from_a_real_h100_run() -> None:
     the API server's generic RuntimeError comes later and is not it."""
     found = first_error(HARDWARE / "no-compile-fix.engine.log")
     assert found == "torch._dynamo.exc.Unsupported: Data-dependent assertion failed (cannot compile partial graph)"
+
+
+def test_a_worker_prefix_does_not_hide_the_first_error_of_a_two_gpu_run() -> None:
+    """DP 2 + EP on two H200s without cuTile: the workers' traceback, behind '(Worker pid=N) ERROR ...' prefixes."""
+    found = first_error(H200X2 / "dp-ep-without-cuda-tile.logs.txt")
+    assert found == "ModuleNotFoundError: No module named 'cuda.tile'"
+
+
+def _launches(asked: Asked, python: Path) -> dict[str, dict[str, object]]:
+    deployment = plan_canary(asked, Path("/m"), with_advice=True)
+    fill = {"${HEAD_IP}": "127.0.0.1", "${NODE_IP}": "127.0.0.1", "${LC_API_KEY}": "k3y"}
+
+    def filled(value: str) -> str:
+        for name, real in fill.items():
+            value = value.replace(name, real)
+        return value
+
+    return {p.name: local_launch(p, deployment, str(python), filled) for p in deployment.processes}
+
+
+def test_each_planned_node_runs_on_the_next_gpus_of_this_machine(tmp_path: Path) -> None:
+    python = tmp_path / "bin" / "python3"
+    dp = _launches(Asked(model="longcat-flash-chat", gpu="H200-141G", nodes=2, gpus_per_node=1,
+                         engine_version="0.22.0"), python)  # fmt: skip
+    head, other = dp["node-0"], dp["node-1"]
+    assert (head["env"], other["env"]) == ({**head["env"], "CUDA_VISIBLE_DEVICES": "0"},
+                                           {**other["env"], "CUDA_VISIBLE_DEVICES": "1"})  # fmt: skip
+    for launch in (head, other):
+        argv = launch["argv"]
+        assert isinstance(argv, list) and argv[:2] == [str(python), "-m"] and argv[-2:] == ["--load-format", "dummy"]
+        assert argv[argv.index("--data-parallel-address") + 1] == "127.0.0.1"
+    assert "--headless" in other["argv"] and "--headless" not in head["argv"]
+
+
+def test_a_pd_pair_gets_one_gpu_each_and_its_router_is_found_beside_the_engines_python(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("python3", "vllm-router"):
+        (bin_dir / name).write_text("#!/bin/sh\n")
+        (bin_dir / name).chmod(0o755)
+    pd = _launches(Asked(model="longcat-flash-chat", gpu="H200-141G", gpus_per_node=2, engine_version="0.22.0",
+                         prefill="gpus=1", decode="gpus=1"), bin_dir / "python3")  # fmt: skip
+    assert pd["prefill0.node-0"]["env"]["CUDA_VISIBLE_DEVICES"] == "0"  # type: ignore[index]
+    assert pd["decode0.node-0"]["env"]["CUDA_VISIBLE_DEVICES"] == "1"  # type: ignore[index]
+    router = pd["router.node-0"]
+    assert router["argv"][0] == str(bin_dir / "vllm-router") and router["gpus"] == []  # type: ignore[index]
+    assert router["env"]["OPENAI_API_KEY"] == "k3y"  # type: ignore[index]
+
+
+def test_stopping_an_engine_leaves_nothing_of_its_process_group() -> None:
+    """A child that ignores SIGTERM and outlives its parent, as a DP worker stuck on a dead peer did on an H200."""
+    child = subprocess.Popen(["bash", "-c", "(trap '' TERM; exec sleep 300) & sleep 0.3"], start_new_session=True)
+    time.sleep(1)
+    stop(child, grace_s=1)
+    assert _alive_in_group(child.pid) == []
+
+
+def _alive_in_group(pgid: int) -> list[int]:
+    """Processes of the group that are not zombies (a killed orphan waits for PID 1 to reap it)."""
+    alive = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            alive.append(int(stat.parent.name))
+    return alive
