@@ -11,12 +11,14 @@ import shutil
 import signal
 import subprocess
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from lc_cluster.deployment import Asked, Deployment, Process, deploy, resolve
+from lc_cluster.engines import Engine
 from lc_cluster.errors import LcError
 from lc_cluster.http_client import chat, completion
 from lc_cluster.jobs.node_tools import answers
@@ -84,9 +86,13 @@ def model_source(family: str, config: Path | None) -> str:
     raise LcError(f"no built-in config for the {family} architecture: pass its config.json with --config")
 
 
-def run_local(deployment: Deployment, python: str, out: Path, timeout_s: int) -> CanaryResult:
+def run_local(
+    deployment: Deployment, python: str, out: Path, timeout_s: int, gpus_here: int | None = None
+) -> CanaryResult:
     """Every process of the plan, here: each node's GPUs are the next ones of this machine (node 1 of a 2 x 1 plan
-    gets GPU 1), every address is 127.0.0.1. The engines start together; the router only once they all answer."""
+    gets GPU 1), every address is 127.0.0.1. The engines start together; the router only once they all answer.
+    With fewer GPUS_HERE than the plan needs, the plan's GPUs wrap around them, and the engines that share one split
+    its memory (the only flag the canary adds)."""
     engine = deployment.plan.engine
     key = "lck-canary-" + secrets.token_urlsafe(16)
     fill = {"${NODE_IP}": "127.0.0.1", "${HEAD_IP}": "127.0.0.1", "${LC_API_KEY}": key, "${LC_JOB_DIR}": str(out)}
@@ -98,7 +104,9 @@ def run_local(deployment: Deployment, python: str, out: Path, timeout_s: int) ->
 
     if deployment.plan.api_key and engine == "sglang":
         (out / "api-key.yaml").write_text(f'api-key: "{key}"\n')
-    launches = [local_launch(p, deployment, python, filled) for p in deployment.processes]
+    launches = share_gpus(
+        [local_launch(p, deployment, python, filled, gpus_here) for p in deployment.processes], deployment.engine
+    )
     result = CanaryResult(passed=False, model_dir=deployment.plan.model.source, processes=[
         {**{k: v for k, v in launch.items() if k != "env"},
          "env": {k: v.replace(key, "${LC_API_KEY}") for k, v in launch["env"].items()}}
@@ -139,7 +147,21 @@ def run_local(deployment: Deployment, python: str, out: Path, timeout_s: int) ->
     return result
 
 
-def local_launch(process: Process, deployment: Deployment, python: str, filled: Callable[[str], str]) -> dict[str, Any]:
+def share_gpus(launches: list[dict[str, Any]], engine: Engine) -> list[dict[str, Any]]:
+    """Engines that share a GPU each take an equal part of its memory, less a margin: engines that start together
+    each see the other's allocations while they size their KV cache."""
+    users = Counter(g for launch in launches for g in launch["gpus"])
+    for launch in launches:
+        sharing = max((users[g] for g in launch["gpus"]), default=1)
+        if sharing > 1:
+            share = engine.memory_utilization / sharing * 0.9
+            launch["argv"] = [*launch["argv"], engine.memory_flag, f"{share:.2f}"]
+    return launches
+
+
+def local_launch(
+    process: Process, deployment: Deployment, python: str, filled: Callable[[str], str], gpus_here: int | None = None
+) -> dict[str, Any]:
     planned = [filled(a) for a in process.command.full_argv]
     env = {k: filled(v) for k, v in process.env.items()}
     gpus: list[int] = []
@@ -152,6 +174,7 @@ def local_launch(process: Process, deployment: Deployment, python: str, filled: 
         argv = [python, *_ENGINE_MODULES[deployment.plan.engine], *planned[skip:], "--load-format", "dummy"]
         per_node = deployment.gpus_per_node
         gpus = [process.node * per_node + g for g in (process.gpus or range(per_node))]
+        gpus = [g % gpus_here for g in gpus] if gpus_here else gpus
         env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, gpus))
     return {"name": process.name, "role": process.role, "node": process.node, "gpus": gpus, "port": process.port,
             "argv": argv, "env": env}  # fmt: skip

@@ -21,6 +21,10 @@ def canary(
     ] = None,
     gpu: Annotated[str, typer.Option("--gpu", "-g", help="This machine's GPU type.")] = "H100-80G",
     gpus: Annotated[int, typer.Option("--gpus", min=1, max=8, help="GPUs per node (each node is this machine).")] = 1,
+    gpus_here: Annotated[
+        int | None,
+        typer.Option("--gpus-here", min=1, help="GPUs this machine has, where the plan needs more: they are shared."),
+    ] = None,
     nodes: o.Nodes = 1,
     tp: o.Tp = None,
     dp: o.Dp = None,
@@ -83,7 +87,7 @@ def canary(
     err = console(stderr=True)
     shape = f"{nodes} x {gpus}" if nodes > 1 else str(gpus)
     with err.status(f"canary: {spec.name} on {shape} x {gpu} with {engine}, waiting for it to answer"):
-        result = run_local(deployment, python, folder, timeout)
+        result = run_local(deployment, python, folder, timeout, gpus_here)
     if as_json:
         emit_json(result.as_dict())
     elif result.passed:

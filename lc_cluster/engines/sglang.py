@@ -54,6 +54,7 @@ class Sglang:
     default_kv_connector = "mooncake"
     default_kv_ports = KV_PORTS
     memory_utilization = 0.88
+    memory_flag = "--mem-fraction-static"
     ready_path = "/health"
     # --config FILE (YAML) arrived in 0.5.3; before it the key could only be given as --api-key, in argv.
     api_key_since = "0.5.3"

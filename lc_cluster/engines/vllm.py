@@ -57,6 +57,7 @@ class Vllm:
     default_kv_connector = "nixl"
     default_kv_ports = KV_PORTS
     memory_utilization = 0.90
+    memory_flag = "--gpu-memory-utilization"
     ready_path = "/health"
     # VLLM_API_KEY: read from the environment by every release the catalog supports (vllm/envs.py).
     api_key_since = "0.10.0"

@@ -27,6 +27,8 @@ class EngineRules(Protocol):
     default_http_port: int
     memory_utilization: float
     """Share of a GPU's memory the engine takes by default (vLLM's gpu_memory_utilization, SGLang's mem_fraction)."""
+    memory_flag: str
+    """The flag that sets that share."""
     ready_path: str
     api_key_since: str
     """The first release that takes an API key outside its argv (which every user of a node can read)."""

@@ -5,10 +5,11 @@ from __future__ import annotations
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from lc_cluster.canary.run import first_error, local_launch, model_source, plan_canary, stop
+from lc_cluster.canary.run import first_error, local_launch, model_source, plan_canary, share_gpus, stop
 from lc_cluster.canary.shrink import shrink
 from lc_cluster.catalog import load_catalog
 from lc_cluster.deployment import Asked
@@ -91,7 +92,7 @@ def test_a_worker_prefix_does_not_hide_the_first_error_of_a_two_gpu_run() -> Non
     assert found == "ModuleNotFoundError: No module named 'cuda.tile'"
 
 
-def _launches(asked: Asked, python: Path) -> dict[str, dict[str, object]]:
+def _launches(asked: Asked, python: Path, gpus_here: int | None = None) -> dict[str, dict[str, Any]]:
     deployment = plan_canary(asked, Path("/m"), with_advice=True)
     fill = {"${HEAD_IP}": "127.0.0.1", "${NODE_IP}": "127.0.0.1", "${LC_API_KEY}": "k3y"}
 
@@ -100,7 +101,8 @@ def _launches(asked: Asked, python: Path) -> dict[str, dict[str, object]]:
             value = value.replace(name, real)
         return value
 
-    return {p.name: local_launch(p, deployment, str(python), filled) for p in deployment.processes}
+    launches = [local_launch(p, deployment, str(python), filled, gpus_here) for p in deployment.processes]
+    return {launch["name"]: launch for launch in share_gpus(launches, deployment.engine)}
 
 
 def test_each_planned_node_runs_on_the_next_gpus_of_this_machine(tmp_path: Path) -> None:
@@ -125,11 +127,21 @@ def test_a_pd_pair_gets_one_gpu_each_and_its_router_is_found_beside_the_engines_
         (bin_dir / name).chmod(0o755)
     pd = _launches(Asked(model="longcat-flash-chat", gpu="H200-141G", gpus_per_node=2, engine_version="0.22.0",
                          prefill="gpus=1", decode="gpus=1"), bin_dir / "python3")  # fmt: skip
-    assert pd["prefill0.node-0"]["env"]["CUDA_VISIBLE_DEVICES"] == "0"  # type: ignore[index]
-    assert pd["decode0.node-0"]["env"]["CUDA_VISIBLE_DEVICES"] == "1"  # type: ignore[index]
+    assert pd["prefill0.node-0"]["env"]["CUDA_VISIBLE_DEVICES"] == "0"
+    assert pd["decode0.node-0"]["env"]["CUDA_VISIBLE_DEVICES"] == "1"
     router = pd["router.node-0"]
-    assert router["argv"][0] == str(bin_dir / "vllm-router") and router["gpus"] == []  # type: ignore[index]
-    assert router["env"]["OPENAI_API_KEY"] == "k3y"  # type: ignore[index]
+    assert router["argv"][0] == str(bin_dir / "vllm-router") and router["gpus"] == []
+    assert router["env"]["OPENAI_API_KEY"] == "k3y"
+    # On one GPU both engines run on it, each with a part of its memory; the plan's own flags are all there.
+    one = _launches(Asked(model="longcat-flash-chat", gpu="H200-141G", gpus_per_node=2, engine_version="0.22.0",
+                          prefill="gpus=1", decode="gpus=1"), bin_dir / "python3", gpus_here=1)  # fmt: skip
+    for name in ("prefill0.node-0", "decode0.node-0"):
+        assert one[name]["env"]["CUDA_VISIBLE_DEVICES"] == "0"
+        assert one[name]["argv"][:-2] == pd[name]["argv"] and one[name]["argv"][-2:] == [
+            "--gpu-memory-utilization",
+            "0.41",
+        ]
+    assert one["router.node-0"]["argv"] == pd["router.node-0"]["argv"]
 
 
 def test_stopping_an_engine_leaves_nothing_of_its_process_group() -> None:
