@@ -47,9 +47,13 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
 
 @pytest.fixture(scope="module")
 def recorder_cluster(sandbox: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> str:
+    return with_recorder(sandbox, tmp_path_factory)
+
+
+def with_recorder(sandbox: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> str:
     """The sandbox's cluster file with H800 nodes whose SGLang 'venv' is the recorder."""
     doc = yaml.safe_load(Path(sandbox["cluster_file"]).read_text())
-    doc["name"] = "sandbox-recorder"
+    doc["name"] = f"{sandbox['name']}-recorder"
     doc["gpu"] = "H800-80G"
     doc["runtime"]["engine_venvs"]["sglang"] = str(RECORDER)
     path = tmp_path_factory.mktemp("clusters") / "recorder.yaml"

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,16 @@ import yaml
 
 from lc_cluster.sandbox.topology import Topology
 from tests.conftest import cli
-from tests.integration.conftest import HUB, SANDBOX, in_hub, job_processes, queue, sandbox_root, wait_for
+from tests.integration.conftest import (
+    HUB,
+    SANDBOX,
+    in_hub,
+    job_processes,
+    queue,
+    sandbox_root,
+    wait_for,
+    with_recorder,
+)
 from tests.unit.argv import golden, options
 
 VLLM_DP2 = ["serve", "tiny", "--cluster", SANDBOX, "--nodes", "2", "--gpus-per-node", "1", "--json"]
@@ -462,6 +472,47 @@ def test_sglang_pd_runs_each_role_on_its_node_behind_the_real_router(
                  *roles, "--json")  # fmt: skip
     try:
         _check_sglang_pd(job, sandbox)
+    finally:
+        cli("stop", job["job_id"], timeout=120)
+
+
+@pytest.fixture(scope="module")
+def four_nodes(sandbox: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """A second sandbox of four nodes beside the tests' own (the article's prefill/decode deployment needs 2 + 2)."""
+    up = cli("sandbox", "up", "--name", "lcpd4", "--nodes", "4", "--gpus-per-node", "8", "--json", timeout=600)
+    assert up.returncode == 0, up.stderr
+    status = json.loads(up.stdout)
+    try:
+        yield {**status, "recorder_cluster": with_recorder(status, tmp_path_factory)}
+    finally:
+        down = cli("sandbox", "down", "--name", "lcpd4", timeout=300)
+        assert down.returncode == 0, down.stderr
+
+
+def test_sglang_pd_on_two_plus_two_nodes_runs_the_articles_command_per_role(four_nodes: dict[str, Any]) -> None:
+    """Each role is the article's 16-GPU TP group over its own two nodes, joined at its own head, plus the PD flags:
+    every node runs exactly that, with the nodes' real addresses, ranks and the prefill's bootstrap port."""
+    job = _serve("serve", "longcat-flash-chat", "-e", "sglang", "--engine-version", "guide", "--cluster",
+                 four_nodes["recorder_cluster"], "--nodes", "4", "--prefill", "nodes=2", "--decode", "nodes=2",
+                 "--ib-hca", "mlx5_0", "--json")  # fmt: skip
+    try:
+        assert job["returncode"] == 0, job
+        nodes = four_nodes["nodes"]
+        for index, (role, rank, head) in enumerate((("prefill", 0, 0), ("prefill", 1, 0), ("decode", 0, 2),
+                                                    ("decode", 1, 2))):  # fmt: skip
+            recorded = _recorded(job, nodes[index]["name"])
+            article = golden("sglang-multi-node-bf16", MASTER_IP=nodes[head]["ip"], NODE_RANK=str(rank))
+            expected = [
+                *article, "--host", "0.0.0.0", "--port", "30000", "--disaggregation-mode", role,
+                "--disaggregation-transfer-backend", "mooncake", "--disaggregation-ib-device", "mlx5_0",
+                *(["--disaggregation-bootstrap-port", "8998"] if role == "prefill" else []),
+            ]  # fmt: skip
+            assert options(recorded["argv"])[1] == options(expected)[1], nodes[index]["name"]
+            assert recorded["env"]["SGLANG_HOST_IP"] == nodes[index]["ip"]
+        router = json.loads((Path(job["log_dir"]) / "router.node-0.cmd.json").read_text())["argv"]
+        at = router.index("--prefill")
+        assert router[at + 1 : at + 3] == [f"http://{nodes[0]['ip']}:30000", "8998"]
+        assert router[router.index("--decode") + 1] == f"http://{nodes[2]['ip']}:30000"
     finally:
         cli("stop", job["job_id"], timeout=120)
 
