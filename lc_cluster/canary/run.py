@@ -24,7 +24,8 @@ from lc_cluster.http_client import chat, completion
 from lc_cluster.jobs.node_tools import answers
 
 # Model types whose transformers config class carries the real model's values: the canary needs no download for them.
-BUILTIN_CONFIGS = {"longcat-flash": "longcat_flash"}
+# The class describes the BF16 checkpoint only: an FP8 one's quantization_config is in its own config.json.
+BUILTIN_CONFIGS = {("longcat-flash", "bf16"): "longcat_flash"}
 _ENGINE_MODULES = {"vllm": ["-m", "vllm.entrypoints.cli.main", "serve"], "sglang": ["-m", "sglang.launch_server"]}
 # What engines put before each line of a worker process: "(EngineCore pid=12) ERROR 11-23 19:43:23 [core.py:1165] ".
 _PREFIX = re.compile(r"^\([\w.-]+ pid=\d+\)\s?(?:[A-Z]+ \d\d-\d\d [\d:]+ \[[^\]]*\] )?")
@@ -78,12 +79,13 @@ def plan_canary(asked: Asked, model_dir: Path, with_advice: bool = False, skip: 
     return deploy(replace(request, model=small))
 
 
-def model_source(family: str, config: Path | None) -> str:
+def model_source(family: str, dtype: str, config: Path | None) -> str:
     if config is not None:
         return str(config)
-    if family in BUILTIN_CONFIGS:
-        return BUILTIN_CONFIGS[family]
-    raise LcError(f"no built-in config for the {family} architecture: pass its config.json with --config")
+    if (family, dtype) in BUILTIN_CONFIGS:
+        return BUILTIN_CONFIGS[(family, dtype)]
+    # Without it an FP8 checkpoint's canary would run the BF16 kernels and prove nothing about FP8.
+    raise LcError(f"no built-in config for the {dtype} {family} checkpoint: pass its config.json with --config")
 
 
 def run_local(

@@ -72,7 +72,7 @@ def canary(
     skip = tuple(skip_quirk or ())
     # Refusals (quirks, floors, a bad --skip-quirk, no config) come before anything is written.
     plan_canary(asked, (out or Path(tempfile.gettempdir())) / "model", with_advice, skip)
-    source = model_source(spec.family, config)
+    source = model_source(spec.family, spec.dtype, config)
     folder = out or Path(tempfile.mkdtemp(prefix="lc-canary-"))
     folder.mkdir(parents=True, exist_ok=True)
     model_dir = folder / "model"

@@ -74,9 +74,10 @@ def test_the_canary_uses_the_plans_quirks_and_can_leave_one_out(tmp_path: Path) 
     assert "--enforce-eager" not in without.processes[0].command.argv
     with pytest.raises(LcError, match="no such quirk"):
         plan_canary(asked, tmp_path, skip=("no-such-quirk",))
-    assert model_source("longcat-flash", None) == "longcat_flash"
-    with pytest.raises(LcError, match="--config"):
-        model_source("deepseek-v4", None)
+    assert model_source("longcat-flash", "bf16", None) == "longcat_flash"
+    for family, dtype in (("deepseek-v4", "fp4-fp8"), ("longcat-flash", "fp8")):
+        with pytest.raises(LcError, match="--config"):
+            model_source(family, dtype, None)
 
 
 def test_the_first_error_is_the_root_cause_from_a_real_h100_run() -> None:
