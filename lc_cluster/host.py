@@ -95,6 +95,19 @@ def netns_inode(name: str) -> int | None:
         return None
 
 
+def pids_in_group(pgid: int) -> list[int]:
+    """The live processes of a process group (a zombie, which waits for its parent or PID 1, is not one)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
 def pids_in_netns(inode: int) -> list[int]:
     """Every process whose network namespace is the given one: what is left there belongs to the sandbox."""
     found = []

@@ -20,6 +20,7 @@ from typing import Any
 from lc_cluster.deployment import Asked, Deployment, Process, deploy, resolve
 from lc_cluster.engines import Engine
 from lc_cluster.errors import LcError
+from lc_cluster.host import pids_in_group
 from lc_cluster.http_client import chat, completion
 from lc_cluster.jobs.node_tools import answers
 
@@ -221,20 +222,13 @@ def stop(child: subprocess.Popen[bytes], grace_s: float = 15) -> None:
     """SIGTERM to the process's group, then SIGKILL to whatever of the group is left. The group, not the process: on
     an H200 a DP rank's worker outlived its engine, stuck on its dead peer, holding 131 GiB of the GPU."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
-        if not _signal_group(child, sig):
-            return
         end = time.monotonic() + grace_s
+        try:
+            os.killpg(child.pid, sig)
+        except ProcessLookupError:
+            return
         while time.monotonic() < end:
-            if not _signal_group(child, 0):
+            child.poll()  # the leader, once it exits, is reaped here
+            if not pids_in_group(child.pid):
                 return
             time.sleep(0.5)
-
-
-def _signal_group(child: subprocess.Popen[bytes], sig: int) -> bool:
-    """Whether any process of the child's group was there to take SIG (0 only asks)."""
-    child.poll()  # the leader, once it exits, is reaped here, or the group would never empty
-    try:
-        os.killpg(child.pid, sig)
-    except ProcessLookupError:
-        return False
-    return True

@@ -14,6 +14,7 @@ from lc_cluster.canary.shrink import shrink
 from lc_cluster.catalog import load_catalog
 from lc_cluster.deployment import Asked
 from lc_cluster.errors import LcError
+from lc_cluster.host import pids_in_group
 
 HARDWARE = Path(__file__).resolve().parents[2] / "docs" / "hardware" / "2026-11-23-h100-canary"
 H200X2 = HARDWARE.parent / "2026-11-24-h200x2-dp-ep-pd"
@@ -150,17 +151,4 @@ def test_stopping_an_engine_leaves_nothing_of_its_process_group() -> None:
     child = subprocess.Popen(["bash", "-c", "(trap '' TERM; exec sleep 300) & sleep 0.3"], start_new_session=True)
     time.sleep(1)
     stop(child, grace_s=1)
-    assert _alive_in_group(child.pid) == []
-
-
-def _alive_in_group(pgid: int) -> list[int]:
-    """Processes of the group that are not zombies (a killed orphan waits for PID 1 to reap it)."""
-    alive = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            alive.append(int(stat.parent.name))
-    return alive
+    assert pids_in_group(child.pid) == []
