@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import secrets
-import signal
 import statistics
 import subprocess
 import sys
@@ -26,7 +25,7 @@ import time
 from pathlib import Path
 
 import yaml
-from launch_overhead import TARGET, TOPO, lc
+from launch_overhead import TARGET, TOPO, lc, stop_all
 
 SERVE = ["serve", "tiny", "--cluster", TOPO.name, "--nodes", "2", "--gpus-per-node", "1", "--replicas", "2", "--json"]
 NAMES = ("serve0.node-0", "serve1.node-1", "router.node-0")
@@ -80,14 +79,7 @@ def direct_once(job: dict[str, object], engine_bin: str, router_bin: str) -> flo
         _wait([f"http://{cmds['router.node-0']['node_ip']}:{port}/health"], deadline)
         return time.perf_counter() - start
     finally:
-        for process in processes:
-            os.killpg(process.pid, signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-        time.sleep(2)
+        stop_all(processes)
 
 
 def main() -> int:
