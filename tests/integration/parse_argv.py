@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import importlib.abc
 import importlib.machinery
 import io
@@ -25,11 +26,16 @@ def _vllm_parser() -> Any:
     from vllm.platforms.cpu import CpuPlatform
 
     vllm.platforms._current_platform = vllm.platforms._current_platform or CpuPlatform()
+    # `vllm serve`'s parser has moved between releases: 0.33, 0.32, and before 0.12.
+    for module in ("common", "launchers", "openai"):
+        try:
+            make_arg_parser = importlib.import_module(f"vllm.entrypoints.{module}.cli_args").make_arg_parser
+            break
+        except ModuleNotFoundError:
+            continue
     try:
-        from vllm.entrypoints.launchers.cli_args import make_arg_parser
         from vllm.utils.argparse_utils import FlexibleArgumentParser
-    except ImportError:  # where releases before 0.12 keep them
-        from vllm.entrypoints.openai.cli_args import make_arg_parser  # type: ignore[no-redef]
+    except ImportError:
         from vllm.utils import FlexibleArgumentParser  # type: ignore[no-redef]
 
     return make_arg_parser(FlexibleArgumentParser())

