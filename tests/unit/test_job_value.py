@@ -132,6 +132,7 @@ LAYERS: dict[str, set[str]] = {
         "http_client",
         "validate",
         "jobs",
+        "host",
     },
     "provision": {"host", "errors", "paths"},
     "bench": {"engines", "planning", "catalog", "cluster", "jobs", "errors", "paths"},
