@@ -32,6 +32,7 @@ _ENGINE_MODULES = {"vllm": ["-m", "vllm.entrypoints.cli.main", "serve"], "sglang
 _PREFIX = re.compile(r"^\([\w.-]+ pid=\d+\)\s?(?:[A-Z]+ \d\d-\d\d [\d:]+ \[[^\]]*\] )?")
 # The line a traceback ends with: an exception's (dotted) class name at the start, then its message.
 _RAISED = re.compile(r"^[A-Za-z_][\w.]*(: .*)?$")
+_OTHER_NODE = re.compile(r"\$\{IP_OF_NODE_\d+\}")
 _ERROR = re.compile(r"\b[A-Za-z_][\w.]*(Error|Exception): .*")
 
 
@@ -77,7 +78,15 @@ def plan_canary(asked: Asked, model_dir: Path, with_advice: bool = False, skip: 
         "source": str(model_dir), "size_gb": 0.5, "params_b": 0.5, "active_params_b": None, "architecture": arch,
         "upstream_minimum": None, "ready_timeout_s": None,
     })  # fmt: skip
-    return deploy(replace(request, model=small))
+    deployment = deploy(replace(request, model=small))
+    ports = Counter(p.port for p in deployment.processes if p.port)
+    if any(count > 1 for count in ports.values()):
+        # Nodes of their own in the plan, one host here: the instances' ports would collide.
+        raise LcError(
+            "the plan gives instances on different nodes the same port, which collide on one machine: plan them on "
+            "one node (--nodes 1 --gpus N) to run them here"
+        )
+    return deployment
 
 
 def model_source(family: str, dtype: str, config: Path | None) -> str:
@@ -103,7 +112,7 @@ def run_local(
     def filled(value: str) -> str:
         for name, real in fill.items():
             value = value.replace(name, real)
-        return value
+        return _OTHER_NODE.sub("127.0.0.1", value)
 
     if deployment.plan.api_key and engine == "sglang":
         (out / "api-key.yaml").write_text(f'api-key: "{key}"\n')

@@ -146,6 +146,13 @@ def test_a_pd_pair_gets_one_gpu_each_and_its_router_is_found_beside_the_engines_
     assert one["router.node-0"]["argv"] == pd["router.node-0"]["argv"]
 
 
+def test_instances_whose_ports_would_collide_on_one_machine_are_refused(tmp_path: Path) -> None:
+    asked = Asked(model="longcat-flash-chat", gpu="H200-141G", nodes=2, gpus_per_node=1, engine_version="0.22.0",
+                  prefill="nodes=1", decode="nodes=1")  # fmt: skip
+    with pytest.raises(LcError, match="same port"):
+        plan_canary(asked, tmp_path)
+
+
 def test_stopping_an_engine_leaves_nothing_of_its_process_group() -> None:
     """A child that ignores SIGTERM and outlives its parent, as a DP worker stuck on a dead peer did on an H200."""
     child = subprocess.Popen(["bash", "-c", "(trap '' TERM; exec sleep 300) & sleep 0.3"], start_new_session=True)
