@@ -58,6 +58,8 @@ class Asked:
     kv_connector: str | None = None
     quirks: bool = True
     """Plan around the known engine defects; False shows the raw commands."""
+    quirk_advice: bool = False
+    """Apply the advice of the known defects too, not only their fixes."""
     model_files: tuple[Path, ...] = ()
 
 
@@ -100,7 +102,10 @@ def resolve(asked: Asked, cluster: ClusterFile | None) -> PlanRequest:
         prefill=role_spec(asked.prefill, "--prefill"),
         decode=role_spec(asked.decode, "--decode"),
         kv_connector=asked.kv_connector,
-        quirks=catalog.quirks if asked.quirks else (),
+        quirks=tuple(
+            q.model_copy(update={"action": "fix"}) if asked.quirk_advice and q.action == "advise" else q
+            for q in (catalog.quirks if asked.quirks else ())
+        ),
     )
 
 

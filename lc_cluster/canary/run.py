@@ -55,21 +55,16 @@ class CanaryResult:
         return dict(self.__dict__)
 
 
-def plan_canary(asked: Asked, model_dir: Path, with_advice: bool = False, skip: tuple[str, ...] = ()) -> Deployment:
-    """The plan the full model would get on one node, for the shrunken copy in model_dir. with_advice applies the
-    advice of the known defects too; skip leaves the named ones out (to show that a fix is needed)."""
+def plan_canary(asked: Asked, model_dir: Path, skip: tuple[str, ...] = ()) -> Deployment:
+    """The plan the full model would get, for the shrunken copy in model_dir. SKIP leaves the named known defects'
+    fixes out (to show that a fix is needed)."""
     request = resolve(asked, None)
     unknown = set(skip) - {q.id for q in request.quirks}
     if unknown:
         raise LcError(
             f"--skip-quirk {', '.join(sorted(unknown))}: no such quirk; 'lc-cluster plan' lists those that apply"
         )
-    quirks = tuple(
-        q.model_copy(update={"action": "fix"}) if with_advice and q.action == "advise" else q
-        for q in request.quirks
-        if q.id not in skip
-    )
-    request = replace(request, quirks=quirks)
+    request = replace(request, quirks=tuple(q for q in request.quirks if q.id not in skip))
     real = request.model
     arch = real.architecture.model_copy(
         update={"layers": 2, "routed_experts": min(real.architecture.routed_experts, 16)}
@@ -96,6 +91,18 @@ def model_source(family: str, dtype: str, config: Path | None) -> str:
         return BUILTIN_CONFIGS[(family, dtype)]
     # Without it an FP8 checkpoint's canary would run the BF16 kernels and prove nothing about FP8.
     raise LcError(f"no built-in config for the {dtype} {family} checkpoint: pass its config.json with --config")
+
+
+def build_model(python: str, model_dir: Path, source: str, mtp: bool) -> None:
+    """The canary model folder, written by PYTHON, the engine's interpreter (it has transformers and tokenizers),
+    which imports lc_cluster from wherever this one runs."""
+    package_root = str(Path(__file__).resolve().parents[2])
+    built = subprocess.run(
+        [python, "-m", "lc_cluster.canary.make_model", str(model_dir), source, "1" if mtp else "0"],
+        capture_output=True, text=True, check=False, env={**os.environ, "PYTHONPATH": package_root},
+    )  # fmt: skip
+    if built.returncode != 0:
+        raise LcError(f"could not build the canary model with {python}: {built.stderr.strip().splitlines()[-1:]}")
 
 
 def run_local(

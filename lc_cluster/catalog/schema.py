@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -140,6 +141,11 @@ class GpuSpec(_Strict):
     arch: Literal["ampere", "hopper", "blackwell", "cpu"]
     memory_gib: float = Field(gt=0)
     nvswitch: bool
+
+    def named_by(self, model: str) -> bool:
+        """NVIDIA's model string ('NVIDIA H100 80GB HBM3') names this type or one of its aliases as a word."""
+        names = {self.name.split("-")[0], *self.aliases}
+        return any(re.search(rf"(?<![A-Za-z0-9]){re.escape(n)}(?![A-Za-z0-9])", model, re.I) for n in names)
 
 
 class GpuFile(_Strict):

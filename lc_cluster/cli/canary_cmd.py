@@ -36,9 +36,7 @@ def canary(
     kv_connector: o.KvConnector = None,
     mtp: Annotated[bool, typer.Option("--mtp", help="With multi-token prediction.")] = False,
     quirks: Annotated[bool, typer.Option("--quirks/--no-quirks", help="Apply the known defects' fixes.")] = True,
-    with_advice: Annotated[
-        bool, typer.Option("--with-advice", help="Apply the known defects' advice too (e.g. no prebuilt kernels here).")
-    ] = False,
+    with_advice: o.WithAdvice = False,
     skip_quirk: Annotated[
         list[str] | None, typer.Option("--skip-quirk", help="Leave this known defect's fix out, to see it is needed.")
     ] = None,
@@ -54,36 +52,27 @@ def canary(
     """Serve a shrunken copy of MODEL with exactly the flags its plan uses, here; exit 1 with the engine's first
     error (and any known fix) when it does not answer. A plan of several nodes runs each node on the next GPUs of
     this machine (--nodes 2 --gpus 1: node 1 on GPU 1), with its router where it has one."""
-    import os
-    import subprocess
     import sys
 
-    from lc_cluster.canary.run import model_source, plan_canary, run_local
+    from lc_cluster.canary.run import build_model, model_source, plan_canary, run_local
     from lc_cluster.catalog import load_catalog
     from lc_cluster.deployment import Asked
-    from lc_cluster.errors import LcError
     from lc_cluster.planning import Overrides
 
     asked = Asked(model=model, engine=engine, gpu=gpu, nodes=nodes, gpus_per_node=gpus, mtp=mtp,
                   overrides=Overrides(tp=tp, dp=dp, ep=ep), engine_version=engine_version, quirks=quirks,
-                  replicas=replicas, router=router, prefill=prefill, decode=decode,
+                  quirk_advice=with_advice, replicas=replicas, router=router, prefill=prefill, decode=decode,
                   kv_connector=kv_connector)  # fmt: skip
     spec = load_catalog().model(model)
     skip = tuple(skip_quirk or ())
     # Refusals (quirks, floors, a bad --skip-quirk, no config) come before anything is written.
-    plan_canary(asked, (out or Path(tempfile.gettempdir())) / "model", with_advice, skip)
+    plan_canary(asked, (out or Path(tempfile.gettempdir())) / "model", skip)
     source = model_source(spec.family, spec.dtype, config)
     folder = out or Path(tempfile.mkdtemp(prefix="lc-canary-"))
     folder.mkdir(parents=True, exist_ok=True)
     model_dir = folder / "model"
-    deployment = plan_canary(asked, model_dir, with_advice, skip)
-    package_root = str(Path(__file__).resolve().parents[2])
-    built = subprocess.run(
-        [python, "-m", "lc_cluster.canary.make_model", str(model_dir), source, "1" if mtp else "0"],
-        capture_output=True, text=True, check=False, env={**os.environ, "PYTHONPATH": package_root},
-    )  # fmt: skip
-    if built.returncode != 0:
-        raise LcError(f"could not build the canary model with {python}: {built.stderr.strip().splitlines()[-1:]}")
+    deployment = plan_canary(asked, model_dir, skip)
+    build_model(python, model_dir, source, mtp)
     err = console(stderr=True)
     shape = f"{nodes} x {gpus}" if nodes > 1 else str(gpus)
     with err.status(f"canary: {spec.name} on {shape} x {gpu} with {engine}, waiting for it to answer"):

@@ -46,6 +46,12 @@ KvConnector = Annotated[
     str | None,
     typer.Option("--kv-connector", help="KV transfer for prefill/decode: nixl or mooncake; default: the engine's."),
 ]
+WithAdvice = Annotated[
+    bool,
+    typer.Option(
+        "--with-advice", help="Apply the known defects' advice too (e.g. where FlashInfer's prebuilt kernels are not)."
+    ),
+]
 
 # (name, annotation, default) of each plan option, in the order --help lists them.
 _PLAN_OPTIONS: list[tuple[str, Any, Any]] = [
@@ -156,6 +162,7 @@ _PLAN_OPTIONS: list[tuple[str, Any, Any]] = [
         ],
         True,
     ),
+    ("with_advice", WithAdvice, False),
     ("model_file", ModelFiles, None),
 ]
 
@@ -185,6 +192,7 @@ def _asked(values: dict[str, Any]) -> Asked:
         decode=values["decode"],
         kv_connector=values["kv_connector"],
         quirks=values["quirks"],
+        quirk_advice=values["with_advice"],
         model_files=tuple(values["model_file"] or ()),
     )
 

@@ -28,15 +28,32 @@ def up(
     nodes: Annotated[int, typer.Option("--nodes", "-N", help="Compute nodes.")] = 2,
     gpus_per_node: Annotated[int, typer.Option("--gpus-per-node", "-G", help="Stand-in GPUs per node.")] = 1,
     bare: Annotated[bool, typer.Option("--bare", help="Bare systemd hosts with sshd, for 'lc-cluster up'.")] = False,
+    real_gpus: Annotated[
+        bool,
+        typer.Option("--real-gpus", help="Give the nodes this machine's NVIDIA GPUs and run the engines given."),
+    ] = False,
+    engine_venv: Annotated[
+        list[str] | None,
+        typer.Option("--engine-venv", help="With --real-gpus: ENGINE=VENV, where the GPU build is installed (repeat)."),
+    ] = None,
+    router_venv: Annotated[
+        str | None, typer.Option("--router-venv", help="With --real-gpus: the venv of the routers (default: PATH).")
+    ] = None,
     name: NameOpt = DEFAULT_NAME,
     as_json: JsonFlag = False,
 ) -> None:
     """Install what it needs and start the controller and N nodes (idempotent; caches the slow parts)."""
+    from lc_cluster.errors import LcError
+    from lc_cluster.sandbox.real_gpus import RealGpus
     from lc_cluster.sandbox.sandbox import up as sandbox_up
 
+    if (engine_venv or router_venv) and not real_gpus:
+        raise LcError("--engine-venv and --router-venv go with --real-gpus (the CPU sandbox brings its own)")
+    venvs = dict(item.partition("=")[::2] for item in engine_venv or [])
+    real = RealGpus(engine_venvs=venvs, router_venv=router_venv) if real_gpus else None
     err = console(stderr=True)
     result = sandbox_up(
-        name, nodes, gpus_per_node, lambda text: err.print(f"sandbox {name}: {text}", markup=False), bare=bare
+        name, nodes, gpus_per_node, lambda text: err.print(f"sandbox {name}: {text}", markup=False), bare, real
     )
     if as_json:
         emit_json(result)
@@ -45,7 +62,8 @@ def up(
         console().print(f"next: lc-cluster up -i {result['inventory']}", markup=False)
     else:
         console().print(f"sandbox up: {len(result['nodes'])} nodes; cluster file {result['cluster_file']}")
-        console().print(f"next: lc-cluster serve tiny --cluster {name} --nodes 2", markup=False)
+        model = "tiny-longcat --with-advice" if real_gpus else "tiny"
+        console().print(f"next: lc-cluster serve {model} --cluster {name} --nodes {nodes}", markup=False)
 
 
 @sandbox.command()

@@ -3,7 +3,6 @@ the model expect. Pure: facts in, verdicts out, each failure with the fix an ope
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -39,16 +38,10 @@ def _gib(n: int) -> str:
     return f"{n / (1 << 30):.1f} GiB"
 
 
-def gpu_model_matches(gpu: GpuSpec, model: str) -> bool:
-    """NVIDIA's model string ('NVIDIA H100 80GB HBM3') names the catalog's type or one of its aliases as a word."""
-    names = {gpu.name.split("-")[0], *gpu.aliases}
-    return any(re.search(rf"(?<![A-Za-z0-9]){re.escape(n)}(?![A-Za-z0-9])", model, re.I) for n in names)
-
-
 def gpus(facts: dict[str, Any], want: Expected) -> Check:
     found = facts.get("gpus", [])
     models = sorted({g["model"] for g in found})
-    wrong = [m for m in models if not gpu_model_matches(want.gpu, m)]
+    wrong = [m for m in models if not want.gpu.named_by(m)]
     if len(found) != want.gpus_per_node or wrong:
         return Check(
             "gpus", False, f"{len(found)} x {', '.join(models) or 'no GPU'}; the cluster file says "

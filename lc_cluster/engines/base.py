@@ -64,13 +64,12 @@ class Engine(EngineRules, Protocol):
     default_kv_connector: str
     default_kv_ports: dict[str, int]
     listens_everywhere: bool
+    """Whether the API server's default address is every interface (else loopback only)."""
     load_metrics: dict[str, str]
     """The Prometheus metrics of its load: running and waiting requests, KV cache usage (0-1)."""
 
     def exposes_metrics(self, argv: tuple[str, ...]) -> bool:
         """Whether a server started with ARGV serves /metrics on its HTTP port."""
-
-    """Whether the API server's default address is every interface (else loopback only)."""
 
     def build(self, plan: Plan) -> list[NodeCommand]:
         """The exact argv and environment of every node, in node order; node 0 is the head."""

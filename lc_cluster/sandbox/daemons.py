@@ -61,8 +61,22 @@ def start_munge(topo: Topology, root: Path) -> int:
     )  # fmt: skip
 
 
-def write_config(topo: Topology, root: Path, count: int, gpus_per_node: int) -> Path:
+def _device_range(devices: list[str]) -> str:
+    """/dev/nvidia2, /dev/nvidia3 as gres.conf's range /dev/nvidia[2,3]."""
+    prefix = devices[0].rstrip("0123456789")
+    return f"{prefix}[{','.join(d[len(prefix) :] for d in devices)}]"
+
+
+def write_config(topo: Topology, root: Path, count: int, gpus_per_node: int, devices: list[list[str]] | None) -> Path:
+    """DEVICES: each node's GPU device files; None gives every node the same stand-ins."""
     hosts = topo.nodes(count)
+    if devices is None:
+        stand_ins = [str(root / "dev" / f"nvidia{i}") for i in range(gpus_per_node)]
+        for device in map(Path, stand_ins):
+            if not device.exists():
+                device.parent.mkdir(parents=True, exist_ok=True)
+                os.mknod(device, 0o666 | 0o020000, os.makedev(1, 3))
+        devices = [stand_ins] * count
     context = {
         "root": str(root),
         "cluster_name": f"lc{topo.name}",
@@ -74,15 +88,12 @@ def write_config(topo: Topology, root: Path, count: int, gpus_per_node: int) -> 
         "memory_mb": 4096,
         "munge_socket": str(topo.sockets / "munge" / "munge.socket.2"),
         "spool": str(topo.sockets / "nodes"),
+        "gres_files": {host.hostname: _device_range(files) for host, files in zip(hosts, devices, strict=True)},
     }
-    for folder in ("ctld", "log", "dev"):
+    for folder in ("ctld", "log"):
         (root / folder).mkdir(parents=True, exist_ok=True)
     for host in hosts:
         (topo.sockets / "nodes" / host.hostname / "spool").mkdir(parents=True, exist_ok=True)
-    for i in range(gpus_per_node):
-        device = root / "dev" / f"nvidia{i}"
-        if not device.exists():
-            os.mknod(device, 0o666 | 0o020000, os.makedev(1, 3))
     conf = root / "slurm.conf"
     conf.write_text(render("sandbox-slurm.conf.j2", shell=False, **context))
     (root / "gres.conf").write_text(render("sandbox-gres.conf.j2", shell=False, **context))

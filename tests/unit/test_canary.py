@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -69,9 +70,11 @@ def test_every_catalog_model_gets_a_canary_plan_on_one_gpu(tmp_path: Path) -> No
 
 def test_the_canary_uses_the_plans_quirks_and_can_leave_one_out(tmp_path: Path) -> None:
     asked = Asked(model="longcat-flash-chat", gpu="H100-80G", gpus_per_node=1, engine_version="0.22.0")
-    argv = plan_canary(asked, tmp_path, with_advice=True).processes[0].command.argv
+    assert "--moe-backend" not in plan_canary(asked, tmp_path).processes[0].command.argv
+    asked = replace(asked, quirk_advice=True)
+    argv = plan_canary(asked, tmp_path).processes[0].command.argv
     assert "--enforce-eager" in argv and "--moe-backend" in argv
-    without = plan_canary(asked, tmp_path, with_advice=True, skip=("longcat-zero-expert-compile",))
+    without = plan_canary(asked, tmp_path, skip=("longcat-zero-expert-compile",))
     assert "--enforce-eager" not in without.processes[0].command.argv
     with pytest.raises(LcError, match="no such quirk"):
         plan_canary(asked, tmp_path, skip=("no-such-quirk",))
@@ -95,7 +98,7 @@ def test_a_worker_prefix_does_not_hide_the_first_error_of_a_two_gpu_run() -> Non
 
 
 def _launches(asked: Asked, python: Path, gpus_here: int | None = None) -> dict[str, dict[str, Any]]:
-    deployment = plan_canary(asked, Path("/m"), with_advice=True)
+    deployment = plan_canary(replace(asked, quirk_advice=True), Path("/m"))
     fill = {"${HEAD_IP}": "127.0.0.1", "${NODE_IP}": "127.0.0.1", "${LC_API_KEY}": "k3y"}
 
     def filled(value: str) -> str:

@@ -25,7 +25,7 @@ def _port(name: str, state: str = "ACTIVE", rate: float = 400.0) -> dict[str, An
     [("NVIDIA H100 80GB HBM3", True), ("NVIDIA H100-SXM", True), ("NVIDIA H200", False), ("NVIDIA H1000", False)],
 )
 def test_the_gpu_model_is_matched_as_a_word(model: str, ok: bool) -> None:
-    assert checks.gpu_model_matches(H100, model) is ok
+    assert H100.named_by(model) is ok
 
 
 def test_a_missing_gpu_fails_the_count() -> None:

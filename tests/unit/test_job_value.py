@@ -137,7 +137,7 @@ LAYERS: dict[str, set[str]] = {
     "provision": {"host", "errors", "paths"},
     "bench": {"engines", "planning", "catalog", "cluster", "jobs", "errors", "paths"},
     "doctor": {"jobs", "engines", "planning", "provision", "catalog", "cluster", "rendering", "errors", "validate"},
-    "sandbox": {"jobs", "provision", "host", "rendering", "cluster", "errors", "paths"},
+    "sandbox": {"jobs", "provision", "host", "rendering", "cluster", "catalog", "canary", "engines", "errors", "paths"},
     "ansible": set(),
 }
 
