@@ -2,6 +2,8 @@
 # Debian bookworm packages brought in .gpu-bring/debs (Slurm 22.05, munge, iproute2 and the libraries a stock Ubuntu
 # 24.04 lacks; scripts/gpu/bring-slurm.sh fetches them) into /, without replacing any file the machine has: its own
 # (newer) libraries stay. slurmd starts slurmstepd from its built-in /usr/sbin, so the packages go to their own paths.
+# Daemons live in /usr/sbin, which a lent machine's non-login shell leaves off PATH.
+export PATH=$PATH:/usr/sbin:/sbin
 if ! command -v slurmd >/dev/null || ! command -v ip >/dev/null; then
   stage=$(mktemp -d)
   for deb in .gpu-bring/debs/*.deb; do dpkg-deb -x "$deb" "$stage" || return 1; done
@@ -9,7 +11,7 @@ if ! command -v slurmd >/dev/null || ! command -v ip >/dev/null; then
   for d in lib lib64 bin sbin; do
     if [ -d "$stage/$d" ]; then mkdir -p "$stage/usr/$d" && cp -a "$stage/$d/." "$stage/usr/$d/" && rm -rf "${stage:?}/$d"; fi
   done
-  cp -an "$stage/." / || return 1
+  cp -a --update=none "$stage/." / || return 1
   rm -rf "$stage"
   ldconfig
 fi
