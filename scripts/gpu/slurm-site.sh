@@ -13,6 +13,8 @@ if ! command -v slurmd >/dev/null || ! command -v ip >/dev/null; then
   done
   cp -a --update=none "$stage/." / || return 1
   rm -rf "$stage"
+  # What the packages' postinst does with update-alternatives: slurmd, slurmctld and slurmstepd by their plain names.
+  for wlm in /usr/sbin/*-wlm; do [ -e "${wlm%-wlm}" ] || ln -s "$wlm" "${wlm%-wlm}"; done
   ldconfig
 fi
 missing=$(ldd /usr/sbin/slurmd /usr/sbin/slurmctld /usr/sbin/slurmstepd /usr/sbin/munged "$(command -v ip)" \
