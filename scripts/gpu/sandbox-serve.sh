@@ -11,12 +11,14 @@ what=${1:?one or dp}
 mkdir -p "$OUT"
 source scripts/gpu/engine-site.sh || exit 1
 source scripts/gpu/slurm-site.sh || exit 1
-# The engine's venv, as an operator's would be: its python sees the installed site, its bin/ has the engine's
-# commands. (The wheels went to a --target folder: the machine's python has no ensurepip.)
+# The engine's venv, as an operator's would be: its python sees the brought site, then what the machine's python
+# has (torch, transformers, tokenizers: the image's /opt/torch/.venv), and its bin/ has the engine's commands. (The
+# wheels went to a --target folder: the machine's python has no ensurepip.)
 venv=$PWD/.gpu-bring/venv
 if [ ! -f "$venv/.ready" ]; then
   python3 -m venv --without-pip "$venv" || exit 1
-  echo "$PWD/.gpu-bring/site" >"$(echo "$venv"/lib/python3*/site-packages)/lc-gpu-site.pth"
+  { echo "$PWD/.gpu-bring/site"; python3 -c 'import site; print("\n".join(site.getsitepackages()))'; } \
+    >"$(echo "$venv"/lib/python3*/site-packages)/lc-gpu-site.pth"
   for f in .gpu-bring/site/bin/*; do
     if [ "$(head -c2 "$f")" = "#!" ]; then sed "1s|^#!.*$|#!$venv/bin/python|" "$f" >"$venv/bin/$(basename "$f")"
     else cp "$f" "$venv/bin/"; fi
