@@ -97,6 +97,7 @@ def write_config(topo: Topology, root: Path, count: int, gpus_per_node: int, dev
     conf = root / "slurm.conf"
     conf.write_text(render("sandbox-slurm.conf.j2", shell=False, **context))
     (root / "gres.conf").write_text(render("sandbox-gres.conf.j2", shell=False, **context))
+    (root / "cgroup.conf").write_text(render("sandbox-cgroup.conf.j2", shell=False))
     for host in [topo.controller(), *hosts]:
         hosts_file = root / "hosts" / host.hostname
         hosts_file.parent.mkdir(exist_ok=True)
