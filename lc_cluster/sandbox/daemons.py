@@ -115,7 +115,14 @@ def _in_host(root: Path, host: Host, argv: list[str]) -> list[str]:
     ]  # fmt: skip
 
 
+# Where systemd would keep services on a cgroup v2 machine. Without systemd (a lent GPU host), slurmd (IgnoreSystemd)
+# still puts each node's step daemons in NODE_slurmstepd.scope below it, and does not make it.
+_SYSTEM_SLICE = Path("/sys/fs/cgroup/system.slice")
+
+
 def start_slurm(topo: Topology, root: Path, count: int) -> dict[str, int]:
+    if (_SYSTEM_SLICE.parent / "cgroup.controllers").exists():
+        _SYSTEM_SLICE.mkdir(exist_ok=True)
     conf = str(root / "slurm.conf")
     env_conf = ["env", f"SLURM_CONF={conf}"]
     pids = {

@@ -38,7 +38,8 @@ now() { date +%s.%N; }
 took() { python3 -c 'import sys; print(round(float(sys.argv[2]) - float(sys.argv[1]), 1))' "$1" "$2"; }
 t0=$(now)
 lc sandbox up --name gpu --nodes "$nodes" --gpus-per-node 1 --real-gpus --engine-venv "vllm=$venv" \
-  --router-venv "$venv" >"$OUT/$what-sandbox-up.txt" 2>&1 || { echo "sandbox up failed"; tail -5 "$OUT/$what-sandbox-up.txt"; exit 1; }
+  --router-venv "$venv" >"$OUT/$what-sandbox-up.txt" 2>&1 || { echo "sandbox up failed"; tail -5 "$OUT/$what-sandbox-up.txt"
+        tail -n 30 /root/.local/state/lc-cluster/sandboxes/gpu/log/*.out; exit 1; }
 t1=$(now)
 cp /root/.local/state/lc-cluster/sandboxes/gpu/gres.conf "$OUT/$what-gres.conf" 2>/dev/null
 lc serve tiny-longcat --cluster gpu --engine-version 0.22.0 --with-advice "${shape[@]}" --json \
