@@ -69,15 +69,20 @@ def serve_once() -> tuple[float, dict[str, object], float, float]:
     return elapsed, job, rss_mib(str(job["job_id"])), before - available_mib()
 
 
-def direct_once(job: dict[str, object], venv_bin: str) -> float:
-    """The recorded commands of a served job, started directly in the nodes' namespaces."""
+def start_direct(
+    job: dict[str, object], venv_bin: str, topo: Topology, nodes: int, gpus: dict[int, str] | None = None
+) -> tuple[list[subprocess.Popen[bytes]], float]:
+    """The recorded commands of a served job, started directly in the nodes' namespaces (node i with GPUS[i] as
+    its CUDA_VISIBLE_DEVICES, what Slurm gave it); returns them once the head answers, and the seconds that took."""
     log_dir = Path(str(job["log_dir"]))
-    commands = [json.loads((log_dir / f"node-{i}.cmd.json").read_text()) for i in range(2)]
-    netns = {i: host.netns for i, host in enumerate(TOPO.nodes(2))}
+    commands = [json.loads((log_dir / f"node-{i}.cmd.json").read_text()) for i in range(nodes)]
+    netns = {i: host.netns for i, host in enumerate(topo.nodes(nodes))}
     processes = []
     start = time.perf_counter()
     for cmd in commands:
         env = {**os.environ, **cmd["env"], "PATH": f"{venv_bin}:{os.environ['PATH']}"}
+        if gpus:
+            env["CUDA_VISIBLE_DEVICES"] = gpus[cmd["index"]]
         processes.append(
             subprocess.Popen(
                 ["nsenter", f"--net=/run/netns/{netns[cmd['index']]}", *cmd["argv"]],
@@ -88,17 +93,21 @@ def direct_once(job: dict[str, object], venv_bin: str) -> float:
             )
         )
     url = f"http://{commands[0]['node_ip']}:8000/health"
-    probe = ["nsenter", f"--net=/run/netns/{TOPO.hub}", sys.executable, "-c",
+    probe = ["nsenter", f"--net=/run/netns/{topo.hub}", sys.executable, "-c",
              f"import urllib.request as u; u.urlopen({url!r}, timeout=5)"]  # fmt: skip
-    deadline = time.monotonic() + 600
-    try:
-        while subprocess.run(probe, capture_output=True, check=False).returncode != 0:
-            if time.monotonic() > deadline:
-                raise SystemExit("direct start did not become ready in 600 s")
-            time.sleep(0.5)
-        return time.perf_counter() - start
-    finally:
-        stop_all(processes)
+    deadline = time.monotonic() + 900
+    while subprocess.run(probe, capture_output=True, check=False).returncode != 0:
+        if time.monotonic() > deadline or any(p.poll() is not None for p in processes):
+            stop_all(processes)
+            raise SystemExit("direct start did not become ready")
+        time.sleep(0.5)
+    return processes, time.perf_counter() - start
+
+
+def direct_once(job: dict[str, object], venv_bin: str) -> float:
+    processes, elapsed = start_direct(job, venv_bin, TOPO, 2)
+    stop_all(processes)
+    return elapsed
 
 
 def stop_all(processes: list[subprocess.Popen[bytes]]) -> None:

@@ -2,12 +2,14 @@
 # Issue 11 item 3 (and issue 13 with two GPUs) on a lent GPU machine: lc-cluster's own Slurm sandbox with the
 # machine's GPUs as its nodes' GRES (`sandbox up --real-gpus`), the GPU build of vLLM brought along
 # (engine-site.sh), Slurm and munge brought along (slurm-site.sh); then `serve`, `ask`, `status`, `stop` of the
-# catalog's tiny-longcat (the canary's LongCat-Flash architecture) through it, and what the GPUs hold afterwards.
-# Usage: sandbox-serve.sh one|dp. Output under $OUT.
+# catalog's tiny-longcat (the canary's LongCat-Flash architecture) through it, and what the GPU holds afterwards.
+#   one: one node, one GPU;   dp: two nodes of one GPU, DP 2 + EP, then node 1's engine killed;
+#   bench: bench/gpu_launch.py on one node (lc-cluster against the same argv by hand).
+# Output under $OUT, in few files (a lent machine returns eight): machine.txt, WHAT.txt, WHAT-logs.txt.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-/tmp/sandbox-serve-out}
-what=${1:?one or dp}
+what=${1:?one, dp or bench}
 mkdir -p "$OUT"
 source scripts/gpu/engine-site.sh || exit 1
 source scripts/gpu/slurm-site.sh || exit 1
@@ -27,49 +29,63 @@ if [ ! -f "$venv/.ready" ]; then
   touch "$venv/.ready"
 fi
 lc() { python3 -m lc_cluster "$@"; }
+state=/root/.local/state/lc-cluster/sandboxes/gpu
 case $what in
-  one) shape=(--nodes 1) ;;
-  dp) shape=(--nodes 2 --dp 2) ;;
-  *) echo "one or dp" >&2; exit 2 ;;
+  one|bench) nodes=1; shape=(--nodes 1) ;;
+  dp) nodes=2; shape=(--nodes 2 --dp 2) ;;
+  *) echo "one, dp or bench" >&2; exit 2 ;;
 esac
-nodes=${shape[1]}
-{ date -u; nvidia-smi -L; python3 -V; slurmd -V; ip -V; } >"$OUT/machine.txt" 2>&1
+report=$OUT/$what.txt
+logs=$OUT/$what-logs.txt
+{ date -u; nvidia-smi -L; nvidia-smi --query-gpu=driver_version --format=csv,noheader; python3 -V; slurmd -V; ip -V
+  "$venv/bin/python" -c 'import torch, vllm; print("torch", torch.__version__, "vllm", vllm.__version__)'; } \
+  >"$OUT/machine.txt" 2>&1
 now() { date +%s.%N; }
 took() { python3 -c 'import sys; print(round(float(sys.argv[2]) - float(sys.argv[1]), 1))' "$1" "$2"; }
 t0=$(now)
-lc sandbox up --name gpu --nodes "$nodes" --gpus-per-node 1 --real-gpus --engine-venv "vllm=$venv" \
-  --router-venv "$venv" >"$OUT/$what-sandbox-up.txt" 2>&1 || { echo "sandbox up failed"; tail -5 "$OUT/$what-sandbox-up.txt"
-        tail -n 30 /root/.local/state/lc-cluster/sandboxes/gpu/log/*.out; exit 1; }
+echo "== sandbox up --name gpu --nodes $nodes --gpus-per-node 1 --real-gpus" >"$report"
+if ! lc sandbox up --name gpu --nodes "$nodes" --gpus-per-node 1 --real-gpus --engine-venv "vllm=$venv" \
+  --router-venv "$venv" >>"$report" 2>&1; then
+  tail -n 30 "$state"/log/*.out >>"$report" 2>&1; cat "$report"; exit 1
+fi
 t1=$(now)
-cp /root/.local/state/lc-cluster/sandboxes/gpu/gres.conf "$OUT/$what-gres.conf" 2>/dev/null
-lc serve tiny-longcat --cluster gpu --engine-version 0.22.0 --with-advice "${shape[@]}" --json \
-  >"$OUT/$what-serve.json" 2>"$OUT/$what-serve.err"
-rc=$?
-t2=$(now)
-job=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["job_id"])' "$OUT/$what-serve.json" 2>/dev/null)
-echo "serve rc=$rc job=$job; sandbox up $(took "$t0" "$t1") s, serve to ready $(took "$t1" "$t2") s" \
-  | tee "$OUT/$what-summary.txt"
-if [ -n "$job" ]; then
-  lc ask --cluster gpu "$job" "Say hello." >>"$OUT/$what-summary.txt" 2>&1; echo "ask rc=$?" >>"$OUT/$what-summary.txt"
-  lc status --cluster gpu "$job" >>"$OUT/$what-summary.txt" 2>&1
-  nvidia-smi --query-compute-apps=pid,process_name,used_memory --format=csv >"$OUT/$what-gpu-serving.txt" 2>&1
-  for n in $(seq 0 $((nodes - 1))); do
-    lc logs --cluster gpu "$job" --node "$n" 2>&1 | grep -aiE "EP rank|DP rank|expert|cuda|Error|Traceback|ready|Uvicorn" \
-      | head -n 60 >"$OUT/$what-node$n.log.txt"
-  done
-  if [ "$what" = dp ]; then
-    # Kill node 1's engine: the job must end, and serve's record name node 1.
-    pkill -f -- "--data-parallel-start-rank 1" ; sleep 20
-    lc status --cluster gpu "$job" --json >"$OUT/$what-after-kill.json" 2>&1
+echo "sandbox up: $(took "$t0" "$t1") s" >>"$report"
+{ echo "== gres.conf"; cat "$state/gres.conf"; } >>"$report"
+if [ "$what" = bench ]; then
+  echo "== bench/gpu_launch.py" >>"$report"
+  python3 bench/gpu_launch.py --cluster gpu --engine-version 0.22.0 >>"$report" 2>&1
+  echo "bench exit $?" >>"$report"
+else
+  echo "== serve tiny-longcat --cluster gpu --engine-version 0.22.0 --with-advice ${shape[*]} --json" >>"$report"
+  lc serve tiny-longcat --cluster gpu --engine-version 0.22.0 --with-advice "${shape[@]}" --json >"$OUT/serve.json" \
+    2>>"$logs"
+  rc=$?
+  t2=$(now)
+  cat "$OUT/serve.json" >>"$report"
+  job=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["job_id"])' "$OUT/serve.json" 2>/dev/null)
+  echo "serve exit $rc, job $job, serve to ready $(took "$t1" "$t2") s" >>"$report"
+  if [ -n "$job" ]; then
+    { echo "== ask"; lc ask --cluster gpu "$job" "Say hello."; echo "ask exit $?"
+      echo "== status"; lc status --cluster gpu "$job"
+      echo "== nvidia-smi while serving"; nvidia-smi --query-compute-apps=pid,process_name,used_memory --format=csv
+      for f in "$state"/jobs/"$job"/node-*.cmd.json; do echo "== $(basename "$f")"; cat "$f"; done; } >>"$report" 2>&1
+    for n in $(seq 0 $((nodes - 1))); do
+      { echo "== node $n's log: what it says of its GPU, DP, EP and errors"
+        grep -aiE "EP rank|DP rank|expert|CUDA_VISIBLE|device|Error|Traceback|startup complete" \
+          "$state/jobs/$job/node-$n.log" | head -n 60; } >>"$logs" 2>&1
+    done
+    if [ "$what" = dp ]; then
+      # Node 1's engine killed: the job must end, and its record name node 1.
+      { echo "== kill node 1's engine"; pkill -9 -f -- "--data-parallel-start-rank 1"; echo "pkill exit $?"; sleep 30
+        lc status --cluster gpu "$job"; } >>"$report" 2>&1
+    fi
+    { echo "== stop"; lc stop --cluster gpu "$job"; echo "stop exit $?"; } >>"$report" 2>&1
   fi
-  lc stop --cluster gpu "$job" >>"$OUT/$what-summary.txt" 2>&1; echo "stop rc=$?" >>"$OUT/$what-summary.txt"
 fi
 sleep 5
-nvidia-smi --query-compute-apps=pid,process_name,used_memory --format=csv >"$OUT/$what-gpu-after-stop.txt" 2>&1
-nvidia-smi >>"$OUT/$what-gpu-after-stop.txt" 2>&1
-cp -r /root/.local/state/lc-cluster/sandboxes/gpu/log "$OUT/$what-slurm-log" 2>/dev/null
-for f in /root/.local/state/lc-cluster/sandboxes/gpu/jobs/*/*; do
-  [ -f "$f" ] && tail -n 40 "$f" >"$OUT/$what-job-$(basename "$(dirname "$f")")-$(basename "$f").tail.txt"
-done
-lc sandbox down --name gpu >>"$OUT/$what-summary.txt" 2>&1
-cat "$OUT/$what-summary.txt"
+{ echo "== nvidia-smi after stop"; nvidia-smi --query-compute-apps=pid,process_name,used_memory --format=csv
+  nvidia-smi | tail -n 6; } >>"$report" 2>&1
+{ for f in "$state"/log/*; do echo "== $f"; tail -n 15 "$f"; done; } >>"$logs" 2>&1
+{ echo "== sandbox down"; lc sandbox down --name gpu; } >>"$report" 2>&1
+rm -f "$OUT/serve.json"
+cat "$report"
