@@ -4,6 +4,9 @@ catalog type its cluster file names, and the cluster file the jobs then read. Th
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -96,3 +99,19 @@ def test_the_cluster_file_runs_the_venvs_given_on_the_machines_gpus(
     cpu = load_cluster(str(sandbox.cluster_file(topo)))
     assert cpu.gpu == "CPU-SANDBOX" and cpu.runtime.env["VLLM_TARGET_DEVICE"] == "cpu" and cpu.node_root != "/"
     assert doc["name"] == "lcunit"
+
+
+@pytest.mark.skipif(Path("/proc/driver/nvidia/gpus").exists(), reason="this machine has NVIDIA GPUs")
+def test_real_gpus_on_a_machine_without_any_is_refused_before_anything_is_made(tmp_path: Path) -> None:
+    env = {**os.environ, "LC_CLUSTER_STATE": str(tmp_path / "state"), "LC_CLUSTER_HOME": str(tmp_path / "home")}
+    venv = str(Path(sys.executable).parent.parent)
+    done = subprocess.run(
+        [sys.executable, "-m", "lc_cluster", "sandbox", "up", "--name", "lcnogpu", "--real-gpus",
+         "--engine-venv", f"vllm={venv}"],
+        capture_output=True, text=True, env=env, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "error: --real-gpus: the NVIDIA driver lists no GPU here (/proc/driver/nvidia/gpus is empty)"
+    ]
+    assert not (tmp_path / "state").exists() and not (tmp_path / "home").exists()
