@@ -30,7 +30,7 @@ def test_a_measured_release_gets_the_fix_on_every_node_with_its_evidence() -> No
 
 def test_releases_inside_a_range_but_not_run_say_so() -> None:
     doc = plan_json(*FP8, "--engine-version", "0.23.1")
-    assert doc["quirks"][0]["verified"] == "measured on 0.22.0 only; 0.23.1 is inferred, not run"
+    assert doc["quirks"][0]["verified"] == "measured on 0.22.0, 0.23.0 only; 0.23.1 is inferred, not run"
 
 
 def test_no_quirks_shows_the_raw_command() -> None:
