@@ -26,6 +26,7 @@ from lc_cluster.catalog import load_catalog
 from lc_cluster.cluster import load_cluster
 from lc_cluster.engines import get_engine
 from lc_cluster.engines.base import BenchLoad
+from lc_cluster.sandbox.real_gpus import machine_gpus, node_devices
 from lc_cluster.sandbox.topology import Topology
 
 READY_TARGET = 1.10
@@ -47,7 +48,9 @@ def by_hand(
     """The job's recorded commands started directly, then the engine's client run directly against them."""
     cluster = load_cluster(args.cluster)
     topo = Topology.named(cluster.name)
-    gpus = {i: ",".join(str(i * args.gpus_per_node + g) for g in range(args.gpus_per_node)) for i in range(args.nodes)}
+    # Each node's GPUs as the sandbox gave them to Slurm.
+    devices = node_devices(machine_gpus(), args.nodes, args.gpus_per_node)
+    gpus = {i: ",".join(d.removeprefix("/dev/nvidia") for d in node) for i, node in enumerate(devices)}
     processes, ready = start_direct(job, venv_bin, topo, args.nodes, gpus)
     try:
         model = load_catalog().model(args.model)

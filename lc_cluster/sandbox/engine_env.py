@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from lc_cluster.canary.run import BUILTIN_CONFIGS, build_model
+from lc_cluster.canary.run import build_model, model_source
 from lc_cluster.host import run
 
 # Pinned: the CPU build proven on this machine kind (AVX2 kernels in one wheel, installs against torch 2.13.0+cpu).
@@ -114,5 +114,5 @@ def ensure_canary_model(cache: Path, python: str) -> bool:
     return _ensure_hub_model(
         cache,
         TINY_LONGCAT_ID,
-        lambda snapshot: build_model(python, snapshot, BUILTIN_CONFIGS[("longcat-flash", "bf16")], mtp=True),
+        lambda snapshot: build_model(python, snapshot, model_source("longcat-flash", "bf16", None), mtp=True),
     )

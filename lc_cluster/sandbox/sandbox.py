@@ -308,6 +308,7 @@ def status(name: str) -> dict[str, Any]:
         "cluster_file": str(cluster_file(topo)),
         "inventory": None,
         "gpus_per_node": state.gpus_per_node,
+        "real_gpus": state.real_gpus,
         "nodes": [
             {"name": h.hostname, "ip": h.ip, "netns": h.netns, "state": node_states.get(h.hostname, "down")}
             for h in topo.nodes(state.nodes)

@@ -115,3 +115,15 @@ def test_real_gpus_on_a_machine_without_any_is_refused_before_anything_is_made(t
         "error: --real-gpus: the NVIDIA driver lists no GPU here (/proc/driver/nvidia/gpus is empty)"
     ]
     assert not (tmp_path / "state").exists() and not (tmp_path / "home").exists()
+
+
+def test_status_says_whether_the_nodes_have_the_machines_gpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LC_CLUSTER_STATE", str(tmp_path / "state"))
+    topo = Topology.named("lcunit")
+    sandbox.root(topo).mkdir(parents=True)
+    for real in (True, False):
+        # Daemons that are gone: status reads the state without asking Slurm.
+        state = sandbox.SandboxState(nodes=2, gpus_per_node=1, pids={"munged": 2**22 + 1}, started_at=0, real_gpus=real)
+        sandbox._save(topo, state)
+        doc = sandbox.status("lcunit")
+        assert doc["real_gpus"] is real and doc["up"] is False and len(doc["nodes"]) == 2
