@@ -28,6 +28,9 @@ def up(
     limit: Annotated[str | None, typer.Option("--limit", help="Only these hosts or groups.")] = None,
     check: Annotated[bool, typer.Option("--check", help="Change nothing; report what would change.")] = False,
     diff: Annotated[bool, typer.Option("--diff", help="Show the changes to files.")] = False,
+    full: Annotated[
+        bool, typer.Option("--full", help="Run every layer's tasks, also where hosts are as the last run left them.")
+    ] = False,
     playbook: Annotated[str, typer.Option("--playbook", help="Playbook in playbooks/.")] = "site.yml",
     vault_password_file: VaultFileOpt = None,
     ask_vault_pass: AskVaultOpt = False,
@@ -41,7 +44,7 @@ def up(
     vault = _vault(vault_password_file, ask_vault_pass)
     groups = inv.check(inventory, vault)
     options = RunOptions(
-        tags=tags, limit=limit, check=check, diff=diff, forks=forks_for(len(inv.hosts(groups))), vault=vault
+        tags=tags, limit=limit, check=check, diff=diff, full=full, forks=forks_for(len(inv.hosts(groups))), vault=vault
     )
     err = console(stderr=True)
     with err.status("starting") as live:
@@ -61,6 +64,7 @@ def up(
             "error": result.error or None,
             "artifacts": str(result.artifacts),
             "seconds": round(result.seconds, 1),
+            "roles_run": result.roles_run,
             # Where the time went: the slowest tasks, summed over hosts.
             "slowest_tasks": [{"task": t, "seconds": round(s, 2)} for t, s in result.slowest(15)],
         })  # fmt: skip

@@ -78,6 +78,11 @@ class RunResult:
     error: str = ""
     """Ansible's own last words when the run failed before any host reported (a playbook or inventory error)."""
 
+    @property
+    def roles_run(self) -> list[str]:
+        """The roles that ran any task: a layer left out as converged (playbooks/converged/) runs none."""
+        return sorted({task.split(" : ")[0] for task in self.task_seconds if " : " in task})
+
     def slowest(self, count: int) -> list[tuple[str, float]]:
         return sorted(self.task_seconds.items(), key=lambda item: -item[1])[:count]
 
@@ -124,6 +129,8 @@ class RunOptions:
     limit: str | None = None
     check: bool = False
     diff: bool = False
+    full: bool = False
+    """Run every layer, also those whose hosts are as its last converge left them (playbooks/converged/)."""
     forks: int = 5
     """Hosts Ansible works on at once; `up` sizes it to the inventory (Ansible's default, 5, starves a big cluster)."""
     vault: Vault = field(default_factory=Vault)
@@ -157,6 +164,8 @@ def run_playbook(playbook: str, inventory: Path, options: RunOptions, progress: 
         cmdline.append("--check")
     if options.diff:
         cmdline.append("--diff")
+    if options.full:
+        cmdline += ["--extra-vars", "converged_force=true"]
     cmdline += options.vault.cmdline()
 
     def on_event(event: dict[str, Any]) -> bool:

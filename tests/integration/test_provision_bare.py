@@ -92,6 +92,36 @@ def test_up_builds_a_slurm_that_runs_a_two_node_job_and_a_rerun_changes_nothing(
     assert checked["hosts"]["n1"]["changed"] >= 1
     assert checked["hosts"]["ctl"]["changed"] == checked["hosts"]["n2"]["changed"] == 0
     assert ssh(bare, "n1", f"tail -n 1 {LIMITS}").strip() == "* soft nofile 1024", "check mode changed the host"
+    _assert_a_rerun_leaves_out_what_is_as_it_was(bare, tmp_path)
+
+
+# The layers whose re-run is left out where nothing changed (playbooks/converged/); node_facts and model_cache read
+# and verify on every run.
+LAYERS = {"base", "nvidia_driver", "rdma", "slurm", "container_runtime", "monitoring"}
+
+
+def _assert_a_rerun_leaves_out_what_is_as_it_was(bare: dict[str, Any], tmp_path: Path) -> None:
+    inventory = bare["inventory"]
+    # The drift on n1 is repaired; one host that differs runs its layer (base) on every host.
+    rc, repaired, _ = up(inventory)
+    assert rc == 0 and repaired["hosts"]["n1"]["changed"] >= 1 and "base" in repaired["roles_run"]
+    assert ssh(bare, "n1", f"tail -n 1 {LIMITS}").strip() != "* soft nofile 1024"
+    # Then every layer is as it left each host: none runs a task, nothing changes.
+    rc, quiet, _ = up(inventory)
+    assert rc == 0 and all(c["changed"] == 0 for c in quiet["hosts"].values())
+    assert not LAYERS & set(quiet["roles_run"]), quiet["roles_run"]
+    # A unit stopped behind the tool's back is state too: the slurm layer runs and starts it again.
+    ssh(bare, "n2", "systemctl stop munge")
+    rc, restarted, _ = up(inventory)
+    assert rc == 0 and LAYERS & set(restarted["roles_run"]) == {"slurm"}
+    assert ssh(bare, "n2", "systemctl is-active munge").strip() == "active"
+    # A changed input runs its layer everywhere; --full runs every layer, here putting the inventory's value back.
+    rc, changed, _ = up(_with_vars(bare, tmp_path, {"base_nofile": 524288}))
+    assert rc == 0 and LAYERS & set(changed["roles_run"]) == {"base"}
+    assert all("* soft nofile 524288" in ssh(bare, host, f"cat {LIMITS}") for host in ("ctl", "n1", "n2"))
+    rc, full, _ = up(inventory, "--full")
+    assert rc == 0 and set(full["roles_run"]) >= LAYERS and full["hosts"]["n1"]["changed"] >= 1
+    assert "* soft nofile 524288" not in ssh(bare, "n1", f"cat {LIMITS}")
 
 
 def test_a_supplied_munge_key_is_installed_everywhere_and_never_shown(bare: dict[str, Any], tmp_path: Path) -> None:
@@ -275,7 +305,8 @@ def test_vaulted_secrets_work_and_no_secret_reaches_any_file(bare: dict[str, Any
 def test_a_host_lost_mid_run_is_reported_unreachable_and_the_others_complete(bare: dict[str, Any]) -> None:
     events = Path(os.environ["LC_CLUSTER_STATE"]) / "ansible"
     before = set(events.glob("*"))
-    run = subprocess.Popen([sys.executable, "-m", "lc_cluster", "up", "-i", bare["inventory"], "--json"],
+    # --full: every task runs, also on hosts that are as the last run left them.
+    run = subprocess.Popen([sys.executable, "-m", "lc_cluster", "up", "-i", bare["inventory"], "--full", "--json"],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     try:
         # Once n2 has finished a few tasks, it goes away: everything in its network namespace dies at once.
