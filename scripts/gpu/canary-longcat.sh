@@ -2,7 +2,8 @@
 # On a lent GPU machine (no registry), with the engine brought along (engine-site.sh), run lc-cluster's canary for
 # LongCat-Flash: with the quirk table's fixes (it must pass), without the compile fix (it must fail as the table
 # says), and with MTP (the drafter's known failure). Output under $OUT. VLLM_VERSION=0.23.0 runs another release,
-# whose changed wheels were brought too (engine-overlay.sh); MTP=0 leaves the MTP run out.
+# whose changed wheels were brought too (engine-overlay.sh); MTP=0 leaves the MTP run out, RUNS="mtp" runs only it
+# (a lent machine gives one command ten minutes).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-/tmp/canary-out}
@@ -21,6 +22,11 @@ run() {
   echo "$name: exit $?"
   tail -n 60 "/tmp/canary-$name/node-0.log" >"$OUT/$name.log-tail.txt" 2>/dev/null
 }
-run fixed --with-advice
-run no-compile-fix --with-advice --skip-quirk longcat-zero-expert-compile
-if [ "${MTP:-1}" = 1 ]; then run mtp --with-advice --mtp; fi
+for name in ${RUNS:-fixed no-compile-fix $([ "${MTP:-1}" = 1 ] && echo mtp)}; do
+  case $name in
+    fixed) run fixed --with-advice ;;
+    no-compile-fix) run no-compile-fix --with-advice --skip-quirk longcat-zero-expert-compile ;;
+    mtp) run mtp --with-advice --mtp ;;
+    *) echo "unknown run $name" >&2; exit 2 ;;
+  esac
+done
