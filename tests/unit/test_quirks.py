@@ -31,7 +31,7 @@ def test_a_measured_release_gets_the_fix_on_every_node_with_its_evidence() -> No
 
 def test_releases_inside_a_range_but_not_run_say_so() -> None:
     doc = plan_json(*FP8, "--engine-version", "0.23.1")
-    assert doc["quirks"][0]["verified"] == "measured on 0.22.0, 0.23.0 only; 0.23.1 is inferred, not run"
+    assert doc["quirks"][0]["verified"] == "measured on 0.20.2, 0.22.0, 0.23.0 only; 0.23.1 is inferred, not run"
 
 
 def test_no_quirks_shows_the_raw_command() -> None:
@@ -40,7 +40,7 @@ def test_no_quirks_shows_the_raw_command() -> None:
 
 
 def test_releases_outside_every_range_and_other_models_are_untouched() -> None:
-    assert plan_json(*FP8, "--engine-version", "0.21.0")["quirks"] == []
+    assert plan_json(*FP8, "--engine-version", "0.19.1")["quirks"] == []
     assert plan_json("longcat-flash-lite", "--gpu", "H100-80G", "--engine-version", "0.22.0")["quirks"] == []
     assert plan_json(*FP8, "-e", "sglang")["quirks"] == []
 
@@ -59,6 +59,8 @@ def test_a_release_that_cannot_load_the_model_is_refused_before_anything_runs(re
     assert "use --engine-version 0.23.0" in done.stderr
     assert cli("plan", *FP8, "--engine-version", release, "--no-quirks").returncode == 0
     assert "longcat-zero-expert-compile" in _ids(plan_json(*FP8, "--engine-version", "0.23.0"))
+    # 0.20.2 was measured too: the same Dynamo failure without the fix.
+    assert "longcat-zero-expert-compile" in _ids(plan_json(*FP8, "--engine-version", "0.20.2"))
 
 
 def test_every_entry_of_the_table_is_consistent() -> None:
