@@ -31,7 +31,9 @@ def test_a_measured_release_gets_the_fix_on_every_node_with_its_evidence() -> No
 
 def test_releases_inside_a_range_but_not_run_say_so() -> None:
     doc = plan_json(*FP8, "--engine-version", "0.23.1")
-    assert doc["quirks"][0]["verified"] == "measured on 0.20.2, 0.22.0, 0.23.0 only; 0.23.1 is inferred, not run"
+    assert doc["quirks"][0]["verified"] == (
+        "measured on 0.20.0, 0.20.1, 0.20.2, 0.21.0, 0.22.0, 0.22.1, 0.23.0 only; 0.23.1 is inferred, not run"
+    )
 
 
 def test_no_quirks_shows_the_raw_command() -> None:
@@ -59,8 +61,12 @@ def test_a_release_that_cannot_load_the_model_is_refused_before_anything_runs(re
     assert "use --engine-version 0.23.0" in done.stderr
     assert cli("plan", *FP8, "--engine-version", release, "--no-quirks").returncode == 0
     assert "longcat-zero-expert-compile" in _ids(plan_json(*FP8, "--engine-version", "0.23.0"))
-    # 0.20.2 was measured too: the same Dynamo failure without the fix.
-    assert "longcat-zero-expert-compile" in _ids(plan_json(*FP8, "--engine-version", "0.20.2"))
+    # 0.20.0 to 0.21.0 were measured too: the same Dynamo failure without the fix, and on 0.20.0 the FlashInfer stall.
+    for release in ("0.20.0", "0.20.2", "0.21.0"):
+        assert _ids(plan_json(*FP8, "--engine-version", release)) == [
+            "longcat-zero-expert-compile",
+            "longcat-flashinfer-jit",
+        ]
 
 
 def test_every_entry_of_the_table_is_consistent() -> None:
