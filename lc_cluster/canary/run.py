@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from lc_cluster.deployment import Asked, Deployment, Process, deploy, resolve
 from lc_cluster.engines import Engine
@@ -138,6 +138,9 @@ def run_local(
     children: dict[str, subprocess.Popen[bytes]] = {}
     started = time.monotonic()
     deadline = started + timeout_s
+    # A canary killed by SIGTERM (a timeout around it, a CI runner) must still stop its engines, which run in process
+    # groups of their own and would hold the GPUs: the signal ends the run as an exception would, through `finally`.
+    previous = signal.signal(signal.SIGTERM, _terminated)
     try:
         for stage in (
             [launch for launch in launches if launch["role"] != "router"],
@@ -148,10 +151,15 @@ def run_local(
             heads = [f"http://127.0.0.1:{launch['port']}/health" for launch in stage if launch["port"]]
             if not _wait_ready(heads, children, deadline):
                 failed = next((name for name, child in children.items() if child.poll() is not None), None)
-                result.log = result.logs[failed] if failed else result.log
-                result.error = first_error(Path(result.log)) or (
-                    f"{failed} exited with {children[failed].returncode}" if failed else
-                    f"not ready within {timeout_s} s")  # fmt: skip
+                if failed:
+                    result.log = result.logs[failed]
+                    exited = f"{failed} exited with {children[failed].returncode}"
+                    result.error = first_error(Path(result.log)) or exited
+                else:
+                    # Alive but not answering: only a traceback is a cause; an error named in a warning is not.
+                    result.error = first_error(Path(result.log), loose=False) or (
+                        f"not ready within {timeout_s} s; its log ends: {last_line(Path(result.log))}"
+                    )
                 return result
         result.seconds_to_ready = round(time.monotonic() - started, 1)
         endpoint = f"http://127.0.0.1:{deployment.entry_port}"
@@ -163,7 +171,12 @@ def run_local(
     finally:
         for child in reversed(children.values()):
             stop(child)
+        signal.signal(signal.SIGTERM, previous)
     return result
+
+
+def _terminated(signum: int, _frame: object) -> NoReturn:
+    raise SystemExit(128 + signum)
 
 
 def share_gpus(launches: list[dict[str, Any]], engine: Engine) -> list[dict[str, Any]]:
@@ -207,19 +220,30 @@ def _start(launch: dict[str, Any], out: Path) -> subprocess.Popen[bytes]:
         )  # fmt: skip
 
 
-def first_error(log: Path) -> str | None:
-    """The engine's first real error: the exception line that ends its first traceback (worker prefixes removed)."""
-    try:
-        lines = [_PREFIX.sub("", line.rstrip("\r")) for line in log.read_text(errors="replace").splitlines()]
-    except OSError:
-        return None
+def first_error(log: Path, loose: bool = True) -> str | None:
+    """The engine's first real error: the exception line that ends its first traceback (worker prefixes removed).
+    LOOSE: without a traceback, the first line that names an exception (an engine that exited may have logged only
+    that)."""
+    lines = _lines(log)
     for i, line in enumerate(lines):
         if line.startswith("Traceback (most recent call last)"):
             for follow in lines[i + 1 :]:
                 if _RAISED.match(follow):
                     return follow.strip()[:500]
-    found = next((line for line in lines if _ERROR.search(line)), None)
+    found = next((line for line in lines if _ERROR.search(line)), None) if loose else None
     return found.strip()[:500] if found else None
+
+
+def last_line(log: Path) -> str:
+    """Where a stalled engine stopped: its log's last line that says something."""
+    return next((line.strip()[:300] for line in reversed(_lines(log)) if line.strip()), "(the log is empty)")
+
+
+def _lines(log: Path) -> list[str]:
+    try:
+        return [_PREFIX.sub("", line.rstrip("\r")) for line in log.read_text(errors="replace").splitlines()]
+    except OSError:
+        return []
 
 
 def _wait_ready(urls: list[str], children: dict[str, subprocess.Popen[bytes]], deadline: float) -> bool:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -10,7 +12,15 @@ from typing import Any
 
 import pytest
 
-from lc_cluster.canary.run import first_error, local_launch, model_source, plan_canary, share_gpus, stop
+from lc_cluster.canary.run import (
+    first_error,
+    last_line,
+    local_launch,
+    model_source,
+    plan_canary,
+    share_gpus,
+    stop,
+)
 from lc_cluster.canary.shrink import shrink
 from lc_cluster.catalog import load_catalog
 from lc_cluster.deployment import Asked
@@ -162,3 +172,39 @@ def test_stopping_an_engine_leaves_nothing_of_its_process_group() -> None:
     time.sleep(1)
     stop(child, grace_s=1)
     assert pids_in_group(child.pid) == []
+
+
+def test_a_stalled_engine_is_reported_where_it_stopped_not_by_a_warning_that_names_an_error() -> None:
+    """vLLM 0.20.0 without the FlashInfer advice on an H100 (docs/hardware): loaded, then silent until the deadline.
+    Its log has no traceback, and a warning that quotes an OSError is not the cause."""
+    log = HARDWARE.parent / "2026-11-24-h100-vllm-0.20.0-canary" / "fixed.log-tail.txt"
+    assert first_error(log) is not None and "ulimit" in str(first_error(log))  # what the loose reading took
+    assert first_error(log, loose=False) is None
+    assert last_line(log).startswith("Model loading took 0.32 GiB memory")
+
+
+def test_a_canary_ended_by_sigterm_still_stops_its_engines(tmp_path: Path) -> None:
+    """A timeout around the canary (a lent machine's, a CI runner's) sends SIGTERM: the engines, in process groups
+    of their own, must not outlive it on the GPUs. The 'engine' here starts and never answers."""
+    engine = tmp_path / "python3"
+    engine.write_text(f"#!/bin/sh\necho $$ > {tmp_path}/engine.pid\nexec sleep 300\n")
+    engine.chmod(0o755)
+    script = (
+        "import sys; from pathlib import Path\n"
+        "from lc_cluster.canary.run import plan_canary, run_local\n"
+        "from lc_cluster.deployment import Asked\n"
+        "asked = Asked(model='longcat-flash-chat', gpu='H100-80G', gpus_per_node=1, engine_version='0.22.0')\n"
+        "out = Path(sys.argv[1])\n"
+        "run_local(plan_canary(asked, out / 'model'), sys.argv[2], out, timeout_s=300, gpus_here=1)\n"
+    )
+    canary = subprocess.Popen([sys.executable, "-c", script, str(tmp_path), str(engine)])
+    pid_file = tmp_path / "engine.pid"
+    for _ in range(100):
+        if pid_file.exists() and pid_file.read_text().strip():
+            break
+        time.sleep(0.1)
+    group = int(pid_file.read_text())
+    assert pids_in_group(group)
+    canary.send_signal(signal.SIGTERM)
+    assert canary.wait(timeout=30) == 128 + signal.SIGTERM
+    assert pids_in_group(group) == []
