@@ -144,3 +144,19 @@ def test_the_role_writes_where_jobs_read() -> None:
     from lc_cluster.provision.standins import role_default
 
     assert role_default("node_facts", "node_facts_path") == NODE_FACTS_PATH
+
+
+def test_written_facts_change_only_when_they_differ_and_a_check_writes_nothing(tmp_path: Path) -> None:
+    """The role keeps the facts through --write: a repeat changes nothing, a check only says, and a loosened mode is a
+    change that is put back."""
+    write = _collector().write
+    path = tmp_path / "etc" / "lc-cluster" / "node-facts.json"
+    assert write(str(path), "{}\n", check=True) and not path.exists()
+    assert write(str(path), "{}\n", check=False) and path.read_text() == "{}\n"
+    assert (path.stat().st_mode & 0o777, path.parent.stat().st_mode & 0o777) == (0o644, 0o755)
+    assert not write(str(path), "{}\n", check=False)
+    path.chmod(0o600)
+    assert write(str(path), "{}\n", check=True) and path.stat().st_mode & 0o777 == 0o600
+    assert write(str(path), "{}\n", check=False) and path.stat().st_mode & 0o777 == 0o644
+    assert write(str(path), '{"gpus": []}\n', check=False) and not write(str(path), '{"gpus": []}\n', check=False)
+    assert [p.name for p in path.parent.iterdir()] == ["node-facts.json"]
