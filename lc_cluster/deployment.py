@@ -15,10 +15,22 @@ from lc_cluster.engines import ENGINES, Engine, NodeCommand, get_engine
 from lc_cluster.engines.base import API_KEY, HEAD_IP, NODE_IP, check_user_args, ip_of_node
 from lc_cluster.errors import LcError, PlanRefused
 from lc_cluster.placement import place
-from lc_cluster.planning import Fabric, Overrides, Plan, PlanRequest, PortOptions, PortUse, Role, RoleSpec, make_plan
+from lc_cluster.planning import (
+    Fabric,
+    KvWiring,
+    Overrides,
+    Plan,
+    PlanRequest,
+    PortOptions,
+    PortUse,
+    Role,
+    RoleSpec,
+    make_plan,
+)
 from lc_cluster.planning.ports import check_ports
 from lc_cluster.planning.quirks import quirk_doc
-from lc_cluster.routers import DEFAULT_ROUTER, METRICS_PORT, PdWorkers, get_router
+from lc_cluster.routers import DEFAULT_ROUTER, METRICS_PORT, PdWorker, PdWorkers, get_router
+from lc_cluster.schemas import versioned
 
 if TYPE_CHECKING:
     from lc_cluster.cluster import ClusterFile
@@ -178,6 +190,31 @@ class Instance:
     gpus: tuple[int, ...] | None
     role: Role
 
+    @property
+    def url(self) -> str:
+        """Where the router and the other instances reach its head."""
+        return f"http://{ip_of_node(self.first_node)}:{self.plan.http_port}"
+
+    def as_dict(self, processes: tuple[Process, ...]) -> dict[str, Any]:
+        plan, kv = self.plan, self.plan.request.kv
+        ports = plan.request.ports
+        return {
+            "role": self.role,
+            "index": self.index,
+            "first_node": self.first_node,
+            "gpus": list(self.gpus) if self.gpus is not None else None,
+            "layout": plan.layout.as_dict(),
+            "memory": plan.memory.as_dict(),
+            "ports": {
+                "http": plan.http_port,
+                "dp_rpc": ports.dp_rpc,
+                "dist_init": ports.dist_init,
+                "master": ports.master,
+            },
+            "kv": {"connector": kv.connector, "port": kv.port} if kv else None,
+            "processes": [p.name for p in processes if p.role == self.role and p.instance == self.index],
+        }
+
 
 @dataclass(frozen=True)
 class Deployment:
@@ -200,25 +237,25 @@ class Deployment:
         return (*_engine_processes(self.instances, single=self.router is None), *router)
 
     def as_dict(self) -> dict[str, Any]:
+        """The versioned plan (schemas/plan.json): what `plan --json` prints and the job record keeps."""
         plan = self.plan
-        return {
+        return versioned("plan", {
             "model": plan.model.name,
             "source": plan.model.source,
             "engine": plan.engine,
             "engine_version": plan.engine_version,
             "gpu": plan.gpu.name,
             "nodes": self.nodes,
-            "layout": plan.layout.as_dict(),
-            "memory": plan.memory.as_dict(),
-            "instances": len(self.instances),
+            "gpus_per_node": self.gpus_per_node,
             "router": self.router_kind,
             "http_port": self.entry_port,
             "ready": {"path": self.ready_path, "timeout_s": plan.ready_timeout_s},
             "api_key": plan.api_key,
             "quirks": [quirk_doc(q, plan.engine_version) for q in plan.quirks],
             "engine_args": list(plan.request.engine_args),
+            "instances": [i.as_dict(self.processes) for i in self.instances],
             "processes": [p.as_dict() for p in self.processes],
-        }
+        })  # fmt: skip
 
     @property
     def entry_port(self) -> int:
@@ -297,6 +334,11 @@ _ROUTER_PORT, _ROUTER_PORT_ELSE = 30000, 8000
 
 def _groups(request: PlanRequest) -> list[tuple[Role, RoleSpec]] | None:
     """The roles and how each is laid out, or None for one engine over the whole allocation."""
+    if request.kv_connector is not None and not (request.prefill or request.decode):
+        raise PlanRefused(
+            "kv-connector",
+            "--kv-connector moves KV caches from prefill to decode: add --prefill and --decode, or drop it",
+        )
     if request.prefill or request.decode:
         if not (request.prefill and request.decode):
             raise PlanRefused("roles-fit", "prefill/decode disaggregation needs both: use --prefill and --decode")
@@ -325,12 +367,7 @@ def _groups(request: PlanRequest) -> list[tuple[Role, RoleSpec]] | None:
 def _multi(request: PlanRequest, engine: Engine, groups: list[tuple[Role, RoleSpec]]) -> Deployment:
     """Several instances on their own nodes or GPU slices, and a router on the head that starts after all of them."""
     pd = groups[0][0] != "serve"
-    connector = request.kv_connector or engine.default_kv_connector
-    if pd and connector not in engine.kv_connectors:
-        raise PlanRefused(
-            "kv-connector",
-            f"{engine.name} has no KV connector {connector!r}: use --kv-connector {' or '.join(engine.kv_connectors)}",
-        )
+    connector = _connector(request, engine, pd)
     router = get_router(request.router or DEFAULT_ROUTER[engine.name])
     if router.name == "sglang-router" and engine.name != "sglang":
         # Seen on the sandbox: it learns each worker's model from SGLang's /model_info (/get_model_info), which vLLM
@@ -341,44 +378,36 @@ def _multi(request: PlanRequest, engine: Engine, groups: list[tuple[Role, RoleSp
         )
     http = engine.default_http_port
     entry = request.ports.http or (_ROUTER_PORT if http != _ROUTER_PORT else _ROUTER_PORT_ELSE)
+    # The router (and the other nodes) must reach every instance, whatever the engine's default address.
+    bind = request.bind if request.bind is not None or engine.listens_everywhere else "0.0.0.0"
     instances = []
     for slot in place(groups, request.nodes, request.gpus_per_node):
         spec = dict(groups)[slot.role]
+        kv = KvWiring(connector, slot.shifted(engine.default_kv_ports[connector])) if connector else None
         sub = replace(
             request,
             role=slot.role,
             nodes=slot.nodes,
             gpus_per_node=len(slot.gpus) if slot.gpus else request.gpus_per_node,
             overrides=spec.overrides,
-            ports=slot.ports(request.ports, http, engine.default_kv_ports[connector] if pd else None),
-            kv_connector=connector if pd else None,
-            # The router (and the other nodes) must reach every instance, whatever the engine's default address.
-            bind=request.bind if request.bind is not None or engine.listens_everywhere else "0.0.0.0",
-            replicas=1, router=None, prefill=None, decode=None,
+            ports=slot.ports(request.ports, http),
+            kv=kv, bind=bind, replicas=1, router=None, prefill=None, decode=None,
         )  # fmt: skip
         plan = make_plan(sub, engine)
-        if pd:
-            _check_connector(engine, plan, connector)
+        _check_connector(engine, plan)
         commands = _commands(engine, plan, ip_of_node(slot.first_node))
         instances.append(Instance(slot.index, slot.first_node, plan, commands, slot.gpus, slot.role))
-    bind = request.bind if request.bind not in (None, NODE_IP) else "0.0.0.0"
-
-    def url(inst: Instance) -> str:
-        return f"http://{ip_of_node(inst.first_node)}:{inst.plan.http_port}"
-
-    if pd:
+    router_bind = request.bind if request.bind not in (None, NODE_IP) else "0.0.0.0"
+    if connector:
         workers = PdWorkers(
-            # SGLang's bootstrap port, and vLLM's Mooncake one (NIXL's side channel is found through the engine).
-            prefill=[(url(i), i.plan.request.ports.kv_transfer if connector == "mooncake" or engine.name == "sglang"
-                      else None) for i in instances if i.role == "prefill"],
-            decode=[url(i) for i in instances if i.role == "decode"],
+            prefill=[_pd_worker(engine, i) for i in instances if i.role == "prefill"],
+            decode=[_pd_worker(engine, i) for i in instances if i.role == "decode"],
             connector=connector,
-            intra_node_dp=instances[0].plan.layout.dp,
-        )  # fmt: skip
-        argv = router.pd_argv(entry, bind, workers, METRICS_PORT)
+        )
+        argv = router.pd_argv(entry, router_bind, workers, METRICS_PORT)
         env = router.pd_key_env(API_KEY) if instances[0].plan.api_key else {}
     else:
-        argv = router.argv(entry, bind, [url(i) for i in instances], METRICS_PORT)
+        argv = router.argv(entry, router_bind, [i.url for i in instances], METRICS_PORT)
         env = {}
     router_process = Process(
         role="router", instance=0, node=0, command=NodeCommand(index=0, argv=tuple(argv), env=env),
@@ -391,8 +420,23 @@ def _multi(request: PlanRequest, engine: Engine, groups: list[tuple[Role, RoleSp
     )  # fmt: skip
 
 
-def _check_connector(engine: Engine, plan: Plan, connector: str) -> None:
-    since = engine.kv_connectors[connector]
+def _connector(request: PlanRequest, engine: Engine, pd: bool) -> str | None:
+    """The KV connector of a prefill/decode deployment, checked against the engine; None where nothing moves KV."""
+    if not pd:
+        return None
+    connector = request.kv_connector or engine.default_kv_connector
+    if connector not in engine.kv_connectors:
+        raise PlanRefused(
+            "kv-connector",
+            f"{engine.name} has no KV connector {connector!r}: use --kv-connector {' or '.join(engine.kv_connectors)}",
+        )
+    return connector
+
+
+def _check_connector(engine: Engine, plan: Plan) -> None:
+    if plan.request.kv is None:
+        return
+    connector, since = plan.request.kv.connector, engine.kv_connectors[plan.request.kv.connector]
     if Version(plan.engine_version) < Version(since):
         raise PlanRefused(
             "kv-connector",
@@ -401,13 +445,20 @@ def _check_connector(engine: Engine, plan: Plan, connector: str) -> None:
         )
 
 
+def _pd_worker(engine: Engine, inst: Instance) -> PdWorker:
+    kv = inst.plan.request.kv
+    assert kv is not None, "every prefill/decode instance is planned with its KV wiring"
+    bootstrap = engine.router_bootstrap(kv) if inst.role == "prefill" else None
+    return PdWorker(url=inst.url, bootstrap=bootstrap, dp=inst.plan.layout.dp)
+
+
 def _check_hosts(instances: list[Instance], entry: int, metrics: int) -> None:
     """No two processes on one host hold a port in common: the router's on the head, each instance's on its nodes."""
     by_node: dict[int, list[PortUse]] = {0: [PortUse("router HTTP", entry, entry, "head"),
                                              PortUse("router metrics", metrics, metrics, "head")]}  # fmt: skip
     for inst in instances:
         rules = get_engine(inst.plan.engine)
-        for use in rules.port_uses(inst.plan.layout, inst.plan.request.ports):
+        for use in rules.port_uses(inst.plan.layout, inst.plan.request.ports, inst.plan.request.kv):
             first = inst.first_node
             nodes = [first] if use.where == "head" else range(first, first + inst.plan.layout.nodes)
             for node in nodes:

@@ -27,15 +27,17 @@ class Slot:
     slot: int
     """How many instances were placed on its first node before it."""
 
-    def ports(self, base: PortOptions, http: int, kv_transfer: int | None) -> PortOptions:
-        step = PORT_STRIDE * self.slot
+    def ports(self, base: PortOptions, http: int) -> PortOptions:
         return PortOptions(
             http=http + self.slot,
-            dp_rpc=base.dp_rpc + step,
-            dist_init=base.dist_init + step,
-            master=base.master + step,
-            kv_transfer=None if kv_transfer is None else kv_transfer + step,
+            dp_rpc=self.shifted(base.dp_rpc),
+            dist_init=self.shifted(base.dist_init),
+            master=self.shifted(base.master),
         )
+
+    def shifted(self, port: int) -> int:
+        """A base port moved out of the way of the instances placed on this node before."""
+        return port + PORT_STRIDE * self.slot
 
 
 def place(groups: list[tuple[Role, RoleSpec]], nodes: int, gpus_per_node: int) -> list[Slot]:

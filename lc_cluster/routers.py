@@ -9,11 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from lc_cluster.errors import LcError
+from lc_cluster.errors import LcError, PlanRefused
 
 METRICS_PORT = 29000
 # Both answer here once they are up and have checked their workers.
 ROUTER_READY_PATH = "/health"
+# vllm-router's own default for a prefill instance's Mooncake bootstrap port.
 MOONCAKE_BOOTSTRAP_PORT = 8998
 
 
@@ -32,13 +33,19 @@ class Router(Protocol):
 
 
 @dataclass(frozen=True)
+class PdWorker:
+    url: str
+    bootstrap: int | None
+    """A prefill instance's bootstrap port, where decode instances fetch the KV cache from it; None: none named."""
+    dp: int
+    """DP ranks behind the instance's one HTTP server."""
+
+
+@dataclass(frozen=True)
 class PdWorkers:
-    prefill: list[tuple[str, int | None]]
-    """Each prefill instance's URL, and its bootstrap port where decode instances fetch the KV cache from it."""
-    decode: list[str]
+    prefill: list[PdWorker]
+    decode: list[PdWorker]
     connector: str
-    intra_node_dp: int
-    """DP ranks behind each instance's one HTTP server (vllm-router routes to a rank itself)."""
 
 
 @dataclass(frozen=True)
@@ -52,16 +59,25 @@ class VllmRouter:
                 "--policy", "round_robin", "--prometheus-port", str(metrics_port)]  # fmt: skip
 
     def pd_argv(self, port: int, bind: str, pd: PdWorkers, metrics_port: int) -> list[str]:
+        # It routes each request to one DP rank of the prefill instance and the same rank of the decode instance,
+        # with one --intra-node-data-parallel-size for all of them.
+        sizes = sorted({w.dp for w in [*pd.prefill, *pd.decode]})
+        if len(sizes) > 1:
+            raise PlanRefused(
+                "router",
+                f"vllm-router takes one --intra-node-data-parallel-size for every instance, and these have DP "
+                f"{' and '.join(map(str, sizes))}: give --prefill and --decode the same dp=",
+            )
         argv = ["vllm-router", "--policy", "round_robin", "--vllm-pd-disaggregation"]
-        for url, bootstrap in pd.prefill:
-            # With Mooncake it asks PREFILL_HOST:8998/query for the KV cache's whereabouts unless told another port.
-            other = bootstrap is not None and bootstrap != MOONCAKE_BOOTSTRAP_PORT
-            argv += ["--prefill", url, *([str(bootstrap)] if other else [])]
-        for url in pd.decode:
-            argv += ["--decode", url]
+        for w in pd.prefill:
+            # With Mooncake it asks PREFILL_HOST:8998/query (its own default) unless told another port.
+            other = w.bootstrap is not None and w.bootstrap != MOONCAKE_BOOTSTRAP_PORT
+            argv += ["--prefill", w.url, *([str(w.bootstrap)] if other else [])]
+        for w in pd.decode:
+            argv += ["--decode", w.url]
         argv += ["--host", bind, "--port", str(port)]
-        if pd.intra_node_dp > 1:
-            argv += ["--intra-node-data-parallel-size", str(pd.intra_node_dp)]
+        if sizes[0] > 1:
+            argv += ["--intra-node-data-parallel-size", str(sizes[0])]
         return [*argv, "--kv-connector", pd.connector, "--prometheus-port", str(metrics_port)]
 
     def pd_key_env(self, key: str) -> dict[str, str]:
@@ -83,10 +99,10 @@ class SglangRouter:
 
     def pd_argv(self, port: int, bind: str, pd: PdWorkers, metrics_port: int) -> list[str]:
         argv = ["python3", "-m", "sglang_router.launch_router", "--pd-disaggregation"]
-        for url, bootstrap in pd.prefill:
-            argv += ["--prefill", url, *([str(bootstrap)] if bootstrap is not None else [])]
-        for url in pd.decode:
-            argv += ["--decode", url]
+        for w in pd.prefill:
+            argv += ["--prefill", w.url, *([str(w.bootstrap)] if w.bootstrap is not None else [])]
+        for w in pd.decode:
+            argv += ["--decode", w.url]
         return [*argv, "--host", bind, "--port", str(port), "--prometheus-port", str(metrics_port)]
 
     def pd_key_env(self, key: str) -> dict[str, str]:

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from typing import Any
 
 import pytest
+
+from lc_cluster.schemas import CHECK_ENV
+
+# Every --json document the CLI prints during the tests, in-process or in a child, is checked against its schema.
+os.environ[CHECK_ENV] = "1"
 
 
 def cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:

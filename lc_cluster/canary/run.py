@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 
 from lc_cluster.deployment import Asked, Deployment, Process, deploy, resolve
 from lc_cluster.engines import Engine
+from lc_cluster.engines.base import API_KEY_CONFIG, key_file_text, reads_key_file
 from lc_cluster.errors import LcError
 from lc_cluster.host import pids_in_group
 from lc_cluster.http_client import chat, completion
@@ -27,7 +28,6 @@ from lc_cluster.jobs.node_tools import answers
 # Model types whose transformers config class carries the real model's values: the canary needs no download for them.
 # The class describes the BF16 checkpoint only: an FP8 one's quantization_config is in its own config.json.
 BUILTIN_CONFIGS = {("longcat-flash", "bf16"): "longcat_flash"}
-_ENGINE_MODULES = {"vllm": ["-m", "vllm.entrypoints.cli.main", "serve"], "sglang": ["-m", "sglang.launch_server"]}
 # What engines put before each line of a worker process: "(EngineCore pid=12) ERROR 11-23 19:43:23 [core.py:1165] ".
 _PREFIX = re.compile(r"^\([\w.-]+ pid=\d+\)\s?(?:[A-Z]+ \d\d-\d\d [\d:]+ \[[^\]]*\] )?")
 # The line a traceback ends with: an exception's (dotted) class name at the start, then its message.
@@ -112,7 +112,6 @@ def run_local(
     gets GPU 1), every address is 127.0.0.1. The engines start together; the router only once they all answer.
     With fewer GPUS_HERE than the plan needs, the plan's GPUs wrap around them, and the engines that share one split
     its memory (the only flag the canary adds)."""
-    engine = deployment.plan.engine
     key = "lck-canary-" + secrets.token_urlsafe(16)
     fill = {"${NODE_IP}": "127.0.0.1", "${HEAD_IP}": "127.0.0.1", "${LC_API_KEY}": key, "${LC_JOB_DIR}": str(out)}
 
@@ -121,8 +120,8 @@ def run_local(
             value = value.replace(name, real)
         return _OTHER_NODE.sub("127.0.0.1", value)
 
-    if deployment.plan.api_key and engine == "sglang":
-        (out / "api-key.yaml").write_text(f'api-key: "{key}"\n')
+    if any(reads_key_file(p.command.argv) for p in deployment.processes):
+        (out / Path(API_KEY_CONFIG).name).write_text(key_file_text(key))
     launches = share_gpus(
         [local_launch(p, deployment, python, filled, gpus_here) for p in deployment.processes], deployment.engine
     )
@@ -202,8 +201,8 @@ def local_launch(
         where = os.pathsep.join([str(Path(python).parent), os.environ.get("PATH", "")])
         argv = [shutil.which(planned[0], path=where) or planned[0], *planned[1:]]
     else:
-        skip = 3 if deployment.plan.engine == "sglang" else 2  # 'python3 -m sglang.launch_server' / 'vllm serve'
-        argv = [python, *_ENGINE_MODULES[deployment.plan.engine], *planned[skip:], "--load-format", "dummy"]
+        launcher = deployment.engine.launcher
+        argv = [python, *deployment.engine.module_launcher, *planned[len(launcher) :], "--load-format", "dummy"]
         per_node = deployment.gpus_per_node
         gpus = [process.node * per_node + g for g in (process.gpus or range(per_node))]
         gpus = [g % gpus_here for g in gpus] if gpus_here else gpus

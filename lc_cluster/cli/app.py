@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import NoReturn
 
 import typer
 
-from lc_cluster.errors import LcError, PlanRefused
+from lc_cluster.errors import INTERNAL_EXIT, LcError, PlanRefused
 
 
 def build() -> typer.Typer:
@@ -45,6 +46,37 @@ def _error(message: str, label: str = "error") -> None:
     sys.stderr.write(f"{label}: " + "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text) + "\n")
 
 
+def _fail(message: str, code: int, limit: str | None = None, traceback_file: str | None = None) -> NoReturn:
+    """Exit with CODE; in JSON mode (a parsed --json, never a scan of argv) stdout carries the reason too."""
+    from lc_cluster.cli.output import emit_json, json_errors
+    from lc_cluster.schemas import versioned
+
+    _error(message, "internal error" if code == INTERNAL_EXIT else "error")
+    if json_errors():
+        kind = {1: "world", INTERNAL_EXIT: "internal"}.get(code, "input")
+        emit_json(versioned("error", {"error": " ".join(message.split()), "kind": kind, "exit_code": code,
+                                      "limit": limit, "traceback_file": traceback_file}), "error")  # fmt: skip
+    raise SystemExit(code)
+
+
+def _save_traceback() -> str | None:
+    """The traceback of a bug, in a file only its owner reads (it may quote paths and values)."""
+    import tempfile
+    import traceback
+
+    from lc_cluster.paths import state_home
+
+    try:
+        folder = state_home() / "crashes"
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix="traceback-", suffix=".txt", dir=folder)
+        with os.fdopen(fd, "w") as f:
+            f.write(traceback.format_exc())
+    except OSError:
+        return None
+    return name
+
+
 def main() -> None:
     # Typer 0.29 carries its own copy of Click; older releases use Click itself.
     try:
@@ -61,27 +93,18 @@ def main() -> None:
             sys.stdout.write(exc.ctx.get_help() + "\n")
             raise SystemExit(0) from None
         where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
-        _error(f"{exc.format_message()}{where}")
-        raise SystemExit(2) from None
+        _fail(f"{exc.format_message()}{where}", 2)
     except click_errors.ClickException as exc:
-        _error(exc.format_message())
-        raise SystemExit(exc.exit_code) from None
+        _fail(exc.format_message(), exc.exit_code)
     except LcError as exc:
-        _error(str(exc))
-        if "--json" in sys.argv[1:]:
-            # Scripts reading stdout get the same reason, and the rule's name where a plan was refused.
-            from lc_cluster.cli.output import emit_json
-
-            emit_json({"error": str(exc), "limit": exc.limit if isinstance(exc, PlanRefused) else None})
-        raise SystemExit(exc.exit_code) from None
+        _fail(str(exc), exc.exit_code, exc.limit if isinstance(exc, PlanRefused) else None)
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         raise SystemExit(130) from None
-    except Exception as exc:  # a bug of ours: still one line, with a way to see more
+    except Exception as exc:  # a bug of ours: still one line, and the traceback in a file
         if os.environ.get("LC_CLUSTER_DEBUG"):
             raise
-        _error(
-            f"{exc.__class__.__name__}: {exc}; run again with LC_CLUSTER_DEBUG=1 for the traceback and report it",
-            "internal error",
-        )
-        raise SystemExit(1) from None
+        saved = _save_traceback()
+        where = f"the traceback is in {saved}" if saved else "run again with LC_CLUSTER_DEBUG=1 for the traceback"
+        _fail(f"this is a bug in lc-cluster, please report it: {exc.__class__.__name__}: {exc}; {where}",
+              INTERNAL_EXIT, traceback_file=saved)  # fmt: skip

@@ -9,6 +9,7 @@ import typer
 
 from lc_cluster.cli import options as o
 from lc_cluster.cli.output import console, emit_json, table
+from lc_cluster.schemas import versioned
 
 Count = Annotated[int | None, typer.Option(min=1, help="Override the scenario's value.")]
 
@@ -60,7 +61,7 @@ def bench(
     with console(stderr=True).status(f"{scenario}: {load.prompts} requests, {load.concurrency} at a time"):
         result = run.run(record, scenario, load, client, client_venv, tokenizer, timeout)
     if as_json:
-        emit_json(result.as_dict())
+        emit_json(versioned("bench", result.as_dict()), "bench")
     else:
         lat = result.latency_ms
         table(

@@ -8,6 +8,7 @@ import typer
 
 from lc_cluster.cli import options as o
 from lc_cluster.cli.output import console, emit_json, table
+from lc_cluster.schemas import versioned
 
 if TYPE_CHECKING:
     from lc_cluster.doctor.run import Report
@@ -42,7 +43,7 @@ def doctor(
         collective=collective, min_busbw_gbs=min_busbw, timeout_s=timeout,
     )  # fmt: skip
     if as_json:
-        emit_json(report.as_dict())
+        emit_json(versioned("doctor", report.as_dict()), "doctor")
     else:
         show(report)
     if not report.ok:

@@ -8,6 +8,7 @@ import typer
 
 from lc_cluster.cli import options as o
 from lc_cluster.cli.output import console, emit_json, table
+from lc_cluster.schemas import versioned
 
 JobArg = Annotated[str, typer.Argument(help="Slurm job id (see 'lc-cluster status').")]
 
@@ -26,7 +27,7 @@ def status(
     if job is not None:
         info = describe(records.find(job, name))
         if as_json:
-            emit_json(info)
+            emit_json(versioned("status", {"job": info}), "status")
         else:
             for key, value in info.items():
                 if key not in ("processes", "load"):
@@ -55,7 +56,7 @@ def status(
         )
     rows += [{"model": None, "engine": None, "nodes": None, "endpoint": None, "log_dir": None, **j} for j in lost]
     if as_json:
-        emit_json(rows)
+        emit_json(versioned("status", {"jobs": rows}), "status")
         return
     table("Jobs", ["job", "cluster", "model", "engine", "nodes", "state", "phase", "endpoint"],
           ([r["job_id"] or "-", r["cluster"], r["model"] or "-", r["engine"] or "-", r["nodes"] or "-", r["state"],
@@ -70,7 +71,8 @@ def logs(
     job: JobArg,
     node: Annotated[int, typer.Option("--node", "-n", min=0, help="Node index.")] = 0,
     role: Annotated[
-        str | None, typer.Option("--role", help="serve or router, where the job runs several instances.")
+        str | None,
+        typer.Option("--role", help="serve, prefill, decode or router; default: the job's one engine role."),
     ] = None,
     instance: Annotated[int, typer.Option("--instance", min=0, help="Which instance of the role.")] = 0,
     lines: Annotated[int, typer.Option("--lines", min=1, help="How many last lines.")] = 100,
@@ -87,8 +89,8 @@ def logs(
     record = records.find(job, cluster_name(cluster))
     if not 0 <= node < record.nodes:
         raise LcError(f"job {job} has nodes 0 to {record.nodes - 1}")
-    if role not in (None, "serve", "router"):
-        raise LcError(f"--role takes serve or router, not {role!r}")
+    if role not in (None, "serve", "prefill", "decode", "router"):
+        raise LcError(f"--role takes serve, prefill, decode or router, not {role!r}")
     path = log_path(record, node, role, instance)
     if not path.exists() and not follow:
         raise LcError(f"no log yet at {path}: that process has not started")
@@ -106,7 +108,7 @@ def stop(job: JobArg, cluster: o.ClusterOpt = None, as_json: o.JsonFlag = False)
     record = records.find(job, cluster_name(cluster))
     final = lifecycle.stop(record, lifecycle.backend_for(record))
     if as_json:
-        emit_json({"job_id": job, "state": final, "log_dir": str(record.job_dir)})
+        emit_json(versioned("stop", {"job_id": job, "state": final, "log_dir": str(record.job_dir)}), "stop")
     else:
         typer.echo(f"job {job}: {final}")
 
@@ -129,7 +131,7 @@ def ask(
         raise LcError(f"job {job} is not ready yet: 'lc-cluster status {job}' shows where it is")
     result = chat_via(load_cluster(record.cluster_file).login_netns, endpoint, prompt, record.api_key())
     if as_json:
-        emit_json({"job_id": job, "endpoint": endpoint, **result})
+        emit_json(versioned("ask", {"job_id": job, "endpoint": endpoint, **result}), "ask")
     else:
         console().print(result["answer"], markup=False)
 

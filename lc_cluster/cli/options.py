@@ -14,7 +14,9 @@ import typer
 if TYPE_CHECKING:
     from lc_cluster.deployment import Asked
 
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+from lc_cluster.cli.output import json_mode
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.", callback=json_mode)]
 ModelFiles = Annotated[
     list[Path] | None,
     typer.Option("--model-file", help="Extra model file(s) to add to the catalog.", exists=True, dir_okay=False),

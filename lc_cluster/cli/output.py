@@ -10,8 +10,31 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from lc_cluster.schemas import Kind
 
-def emit_json(value: Any) -> None:
+
+# Whether a failure is reported as JSON on stdout too: set while the command line is parsed, by the --json option
+# itself, so a "--json" that is another option's value (--engine-arg --json) does not switch it on.
+_json_errors = False
+
+
+def json_mode(value: bool) -> bool:
+    """The --json option's parse callback."""
+    global _json_errors
+    _json_errors = _json_errors or value
+    return value
+
+
+def json_errors() -> bool:
+    return _json_errors
+
+
+def emit_json(value: Any, kind: Kind | None = None) -> None:
+    """Print VALUE; KIND names its contract (lc_cluster/schemas/KIND.json), which it must carry and keep."""
+    if kind is not None:
+        from lc_cluster import schemas
+
+        schemas.check(kind, value)
     sys.stdout.write(json.dumps(value, indent=2) + "\n")
 
 

@@ -30,7 +30,7 @@ def plan(asked: Asked, cluster: str | None, as_json: o.JsonFlag = False) -> None
         deployment = deploy(resolve(asked, None))
         doc, envs = deployment.as_dict(), [p.env for p in deployment.processes]
     if as_json:
-        emit_json(doc)
+        emit_json(doc, "plan")
         return
 
     p = deployment.plan
@@ -40,23 +40,28 @@ def plan(asked: Asked, cluster: str | None, as_json: o.JsonFlag = False) -> None
         f"with {p.engine} {p.engine_version}"
     )
     if deployment.router is not None:
-        out.print(f"{len(deployment.instances)} instances of {p.layout.nodes} x {p.layout.gpus_per_node} GPUs behind "
-                  f"{deployment.router_kind} on node 0, port {deployment.entry_port}")  # fmt: skip
-    out.print(f"Layout: {p.layout.describe()}; DP ranks per node: {p.layout.dp_local or 'replica spans nodes'}")
-    m = p.memory
+        out.print(f"{len(deployment.instances)} instances behind {deployment.router_kind} on node 0, port "
+                  f"{deployment.entry_port}")  # fmt: skip
+    rows = []
+    for inst, shown in zip(deployment.instances, doc["instances"], strict=True):
+        layout, m = inst.plan.layout, inst.plan.memory
+        where = (
+            f"nodes {inst.first_node}-{inst.first_node + layout.nodes - 1}"
+            if layout.nodes > 1
+            else f"node {inst.first_node}"
+        )
+        gpus = f", GPUs {','.join(map(str, inst.gpus))}" if inst.gpus else ""
+        kv = f"; KV {shown['kv']['connector']} on port {shown['kv']['port']}" if shown["kv"] else ""
+        out.print(f"{inst.role} {inst.index} on {where}{gpus}: {layout.describe()}, {layout.nodes} x "
+                  f"{layout.gpus_per_node} GPUs; DP ranks per node: {layout.dp_local or 'replica spans nodes'}; "
+                  f"HTTP port {inst.plan.http_port}{kv}", markup=False)  # fmt: skip
+        usable = f"{m.usable_gib:.1f} ({m.utilization:.0%})"
+        rows.append([f"{inst.role} {inst.index}", f"{m.gpu_memory_gib:g}", usable, f"{m.weights_gib:.1f}",
+                     f"{m.reserve_gib:.1f}", f"{m.kv_cache_gib:.1f}", f"~{m.kv_tokens:,}"])  # fmt: skip
     table(
         "Memory per GPU (GiB)",
-        ["GPU", "usable", "weights", "runtime reserve", "KV cache", "KV tokens per replica"],
-        [
-            [
-                f"{m.gpu_memory_gib:g}",
-                f"{m.usable_gib:.1f} ({m.utilization:.0%})",
-                f"{m.weights_gib:.1f}",
-                f"{m.reserve_gib:.1f}",
-                f"{m.kv_cache_gib:.1f}",
-                f"~{m.kv_tokens:,}",
-            ]
-        ],
+        ["instance", "GPU", "usable", "weights", "runtime reserve", "KV cache", "KV tokens per replica"],
+        rows,
     )
     what = "every instance's head" if deployment.router else "the head"
     out.print(f"Ready when GET {p.ready_path} on {what} answers 200, within {p.ready_timeout_s} s.")

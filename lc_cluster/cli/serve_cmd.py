@@ -28,6 +28,7 @@ def serve(
 ) -> None:
     """Serve a model on the cluster: validate everything, submit one Slurm job, wait until it answers."""
     from lc_cluster.jobs.job import prepare
+    from lc_cluster.schemas import versioned
 
     job = prepare(asked, cluster, exclude)
     if preflight and not dry_run:
@@ -40,28 +41,30 @@ def serve(
             raise typer.Exit(1)
     if dry_run:
         if as_json:
-            emit_json(job.as_dict(script=True))
+            emit_json(job.as_dict(script=True), "plan")
         else:
             typer.echo(job.script, nl=False)
         return
 
     from lc_cluster.jobs.backend import SlurmCli
     from lc_cluster.jobs.lifecycle import submit
-    from lc_cluster.jobs.watch import describe_process, follow
+    from lc_cluster.jobs.watch import follow
 
     backend = SlurmCli(job.cluster)
     record = submit(job, backend)
     err = console(stderr=True)
     if no_wait:
         if as_json:
-            emit_json({"job_id": record.job_id, "state": "SUBMITTED", "endpoint": None, "log_dir": str(record.job_dir)})
+            emit_json(versioned("serve", {"job_id": record.job_id, "state": "SUBMITTED", "endpoint": None,
+                                          "log_dir": str(record.job_dir), "message": None, "failed_node": None,
+                                          "failed_process": None, "log_tail": []}), "serve")  # fmt: skip
         else:
             typer.echo(f"submitted job {record.job_id}; logs in {record.job_dir}")
         return
     err.print(f"submitted job {record.job_id} ({record.model}, {record.engine}, {record.nodes} nodes)")
     with err.status("waiting for the job") as live:
         outcome = follow(record, backend, lambda text: live.update(f"job {record.job_id}: {text}"))
-    result: dict[str, Any] = {
+    result: dict[str, Any] = versioned("serve", {
         "job_id": record.job_id,
         "state": "READY" if outcome.ready else outcome.phase.value.upper(),
         "endpoint": outcome.endpoint,
@@ -70,14 +73,13 @@ def serve(
         "failed_node": outcome.failed_node,
         "failed_process": outcome.failed_process,
         "log_tail": outcome.log_tail,
-    }
+    })  # fmt: skip
     if as_json:
-        emit_json(result)
+        emit_json(result, "serve")
     elif not outcome.ready:
         err.print(f"[red]job {record.job_id} failed[/]: {outcome.message}")
         if outcome.log_tail:
-            where = describe_process(outcome.failed_process) if outcome.failed_process else "the job"
-            err.print(f"last lines of {where}'s log:", markup=False)
+            err.print(f"last lines of {outcome.failed_where}'s log:", markup=False)
             err.print("\n".join("  " + line for line in outcome.log_tail), markup=False)
     else:
         login_netns = job.cluster.login_netns

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 from packaging.version import Version
 
 from lc_cluster.errors import LcError
-from lc_cluster.planning import EngineRules, Fabric, Plan
+from lc_cluster.planning import EngineRules, Fabric, KvWiring, Plan
 
 # Values known only inside the allocation, on each node, at run time. The batch template replaces them.
 HEAD_IP = "${HEAD_IP}"
@@ -26,6 +26,15 @@ def ip_of_node(node: int) -> str:
 # job did not make), and the YAML file (`api-key: KEY`, mode 0600) it writes for engines that read a config file.
 API_KEY = "${LC_API_KEY}"
 API_KEY_CONFIG = "${LC_JOB_DIR}/api-key.yaml"
+
+
+def reads_key_file(argv: Iterable[str]) -> bool:
+    """Whether a process started with ARGV reads the job's API key from API_KEY_CONFIG."""
+    return API_KEY_CONFIG in argv
+
+
+def key_file_text(key: str) -> str:
+    return f'api-key: "{key}"\n'
 
 
 @dataclass(frozen=True)
@@ -63,10 +72,17 @@ class Engine(EngineRules, Protocol):
     """The KV connectors of prefill/decode deployments, each with the first release that has it."""
     default_kv_connector: str
     default_kv_ports: dict[str, int]
+    launcher: tuple[str, ...]
+    """What every planned engine command starts with (`vllm serve`)."""
+    module_launcher: tuple[str, ...]
+    """The same, as arguments of a given Python interpreter (the canary runs the engine with --python)."""
     listens_everywhere: bool
     """Whether the API server's default address is every interface (else loopback only)."""
     load_metrics: dict[str, str]
     """The Prometheus metrics of its load: running and waiting requests, KV cache usage (0-1)."""
+
+    def router_bootstrap(self, kv: KvWiring) -> int | None:
+        """The port a router must name beside a prefill instance with this wiring, or None where it names none."""
 
     def exposes_metrics(self, argv: tuple[str, ...]) -> bool:
         """Whether a server started with ARGV serves /metrics on its HTTP port."""

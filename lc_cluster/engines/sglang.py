@@ -15,7 +15,7 @@ from lc_cluster.engines.base import (
     older_than,
 )
 from lc_cluster.errors import PlanRefused
-from lc_cluster.planning import Layout, Plan, PortOptions, PortUse
+from lc_cluster.planning import KvWiring, Layout, Plan, PortOptions, PortUse
 
 # SGLang turned --enable-ep-moe into --ep-size; 0.5.2 (the first release that loads LongCat-Flash, the guide's) takes
 # both, so it gets the guide's form and later releases the current one.
@@ -53,6 +53,8 @@ class Sglang:
     kv_connectors = KV_CONNECTORS
     default_kv_connector = "mooncake"
     default_kv_ports = KV_PORTS
+    launcher: tuple[str, ...] = ("python3", "-m", "sglang.launch_server")
+    module_launcher: tuple[str, ...] = ("-m", "sglang.launch_server")
     memory_utilization = 0.88
     memory_flag = "--mem-fraction-static"
     ready_path = "/health"
@@ -72,6 +74,11 @@ class Sglang:
     def recipe(self, model: ModelSpec) -> SglangRecipe | None:
         return model.engines.sglang
 
+    @staticmethod
+    def router_bootstrap(kv: KvWiring) -> int | None:
+        # Every SGLang prefill instance has a bootstrap server, whatever the transfer backend.
+        return kv.port
+
     def check_layout(self, layout: Layout, version: str) -> None:
         if layout.dp > 1:
             raise PlanRefused(
@@ -86,15 +93,15 @@ class Sglang:
     def expert_parallel_size(self, layout: Layout) -> int:
         return layout.tp
 
-    def port_uses(self, layout: Layout, ports: PortOptions) -> list[PortUse]:
+    def port_uses(self, layout: Layout, ports: PortOptions, kv: KvWiring | None) -> list[PortUse]:
         http = ports.http_or(self.default_http_port)
         # Nodes with rank >= 1 run a dummy health server on the same port.
         uses = [PortUse("HTTP API", http, http, "every node")]
         if layout.nodes > 1:
             last = ports.dist_init + _DIST_INIT_EXTRA_PORTS + layout.dp
             uses.append(PortUse("dist-init and its ZMQ ports", ports.dist_init, last, "head"))
-        if ports.kv_transfer is not None:
-            uses.append(PortUse("PD bootstrap", ports.kv_transfer, ports.kv_transfer, "head"))
+        if kv is not None:
+            uses.append(PortUse("PD bootstrap", kv.port, kv.port, "head"))
         return uses
 
     @staticmethod
@@ -112,7 +119,7 @@ class Sglang:
     def build(self, plan: Plan) -> list[NodeCommand]:
         layout, recipe, model = plan.layout, plan.recipe, plan.model
         assert isinstance(recipe, SglangRecipe)
-        common = ["python3", "-m", "sglang.launch_server", "--model", model.source]
+        common = [*self.launcher, "--model", model.source]
         if model.trust_remote_code:
             common.append("--trust-remote-code")
         common += recipe.args
@@ -142,23 +149,14 @@ class Sglang:
         ]
 
     @staticmethod
-    def bootstrap_port(plan: Plan) -> int:
-        """Where a prefill instance's head waits for decode instances to fetch KV caches; the router names it."""
-        return plan.request.ports.kv_transfer or _BOOTSTRAP_PORT
-
-    @classmethod
-    def _pd_args(cls, plan: Plan) -> list[str]:
-        role = plan.request.role
-        if role == "serve":
+    def _pd_args(plan: Plan) -> list[str]:
+        role, kv = plan.request.role, plan.request.kv
+        if role == "serve" or kv is None:
             return []
-        args = [
-            "--disaggregation-mode",
-            role,
-            "--disaggregation-transfer-backend",
-            plan.request.kv_connector or "mooncake",
-        ]
+        args = ["--disaggregation-mode", role, "--disaggregation-transfer-backend", kv.connector]
         if role == "prefill":
-            args += ["--disaggregation-bootstrap-port", str(cls.bootstrap_port(plan))]
+            # Where the prefill head waits for decode instances to fetch KV caches; the router names it too.
+            args += ["--disaggregation-bootstrap-port", str(kv.port)]
         devices = ib_devices(plan.request.fabric.ib_hca)
         if devices:
             args += ["--disaggregation-ib-device", devices]

@@ -18,7 +18,7 @@ from lc_cluster.engines.base import (
     older_than,
 )
 from lc_cluster.errors import PlanRefused
-from lc_cluster.planning import Layout, Plan, PortOptions, PortUse
+from lc_cluster.planning import KvWiring, Layout, Plan, PortOptions, PortUse
 
 # vLLM's KV connectors for prefill/decode: class name and default KV port; and the first release with each in-tree.
 # NixlConnector: in every release the catalog supports. MooncakeConnector: in-tree from 0.13.0 (Mooncake's own
@@ -56,6 +56,8 @@ class Vllm:
     kv_connectors = KV_CONNECTORS
     default_kv_connector = "nixl"
     default_kv_ports = KV_PORTS
+    launcher: tuple[str, ...] = ("vllm", "serve")
+    module_launcher: tuple[str, ...] = ("-m", "vllm.entrypoints.cli.main", "serve")
     memory_utilization = 0.90
     memory_flag = "--gpu-memory-utilization"
     ready_path = "/health"
@@ -79,6 +81,12 @@ class Vllm:
     def recipe(self, model: ModelSpec) -> VllmRecipe | None:
         return model.engines.vllm
 
+    @staticmethod
+    def router_bootstrap(kv: KvWiring) -> int | None:
+        # Mooncake's decode side asks the prefill host's bootstrap server; NIXL's side channel is found through the
+        # engine itself.
+        return kv.port if kv.connector == "mooncake" else None
+
     def check_layout(self, layout: Layout, version: str) -> None:
         if layout.spans_nodes and Version(version) < Version(MULTI_NODE_SINCE):
             raise PlanRefused(
@@ -100,17 +108,17 @@ class Vllm:
     def expert_parallel_size(self, layout: Layout) -> int:
         return layout.tp * layout.dp
 
-    def port_uses(self, layout: Layout, ports: PortOptions) -> list[PortUse]:
+    def port_uses(self, layout: Layout, ports: PortOptions, kv: KvWiring | None) -> list[PortUse]:
         http = ports.http_or(self.default_http_port)
         uses = [PortUse("HTTP API", http, http, "head")]
         if layout.spans_nodes:
             uses.append(PortUse("torch.distributed master", ports.master, ports.master, "head"))
         elif layout.nodes > 1:
             uses.append(PortUse("DP RPC", ports.dp_rpc, ports.dp_rpc, "head"))
-        if ports.kv_transfer is not None:
+        if kv is not None:
             # One side-channel or bootstrap port per rank, counted up from the base.
-            last = ports.kv_transfer + layout.tp * layout.pp * layout.dp - 1
-            uses.append(PortUse("KV transfer", ports.kv_transfer, last, "every node"))
+            last = kv.port + layout.tp * layout.pp * layout.dp - 1
+            uses.append(PortUse("KV transfer", kv.port, last, "every node"))
         return uses
 
     @staticmethod
@@ -129,7 +137,7 @@ class Vllm:
     def build(self, plan: Plan) -> list[NodeCommand]:
         layout, recipe, model = plan.layout, plan.recipe, plan.model
         assert isinstance(recipe, VllmRecipe)
-        common = ["vllm", "serve", model.source]
+        common = [*self.launcher, model.source]
         if model.trust_remote_code:
             common.append("--trust-remote-code")
         if layout.ep > 1:
@@ -190,16 +198,16 @@ class Vllm:
     @staticmethod
     def _pd(plan: Plan, recipe: VllmRecipe) -> tuple[list[str], dict[str, str]]:
         """A prefill or decode instance: the recipe's PD flags, and the connector that moves the KV cache."""
-        role = plan.request.role
-        if role == "serve":
+        role, kv = plan.request.role, plan.request.kv
+        if role == "serve" or kv is None:
             return [], {}
-        connector = plan.request.kv_connector or "nixl"
+        connector = kv.connector
         name = _CONNECTOR_CLASSES[connector]
         pd = recipe.pd
         # kv_both: each engine can send and receive, which both connectors' current releases expect of either role.
         config = {"kv_connector": name, "kv_role": "kv_both", **pd.kv_transfer_extra.get(connector, {})}
         args = [*pd.args, *getattr(pd, role).args, "--kv-transfer-config", compact_json(config)]
-        port = str(plan.request.ports.kv_transfer or KV_PORTS[connector])
+        port = str(kv.port)
         env = {**pd.env, **getattr(pd, role).env}
         if connector == "nixl":
             env |= {"VLLM_NIXL_SIDE_CHANNEL_HOST": NODE_IP, "VLLM_NIXL_SIDE_CHANNEL_PORT": port}

@@ -13,7 +13,7 @@ from typing import Any
 from lc_cluster import __version__, validate
 from lc_cluster.cluster import ClusterFile, load_cluster
 from lc_cluster.deployment import Asked, Deployment, Process, deploy, resolve
-from lc_cluster.engines.base import API_KEY_CONFIG, HEAD_IP, NODE_IP, ip_of_node
+from lc_cluster.engines.base import HEAD_IP, NODE_IP, ip_of_node, reads_key_file
 from lc_cluster.errors import LcError
 from lc_cluster.jobs.node_tools import Phase
 from lc_cluster.rendering import render
@@ -116,7 +116,7 @@ def build_job(deployment: Deployment, cluster: ClusterFile, exclude: str | None 
         scrape_json=json.dumps(scrape, sort_keys=True),
         scrape_dir=cluster.paths.scrape_dir,
         api_key=plan.api_key,
-        api_key_file=any(API_KEY_CONFIG in p.command.argv for p in processes),
+        api_key_file=any(reads_key_file(p.command.argv) for p in processes),
         **runtime_parts(
             cluster, plan.engine, engine_env_names, rdma=any(p.role in ("prefill", "decode") for p in processes)
         ),

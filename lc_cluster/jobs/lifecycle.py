@@ -45,6 +45,7 @@ def submit(job: Job, backend: SlurmBackend) -> JobRecord:
         http_port=job.deployment.entry_port,
         log_dir=str(log_dir),
         submitted_at=time.time(),
+        plan=job.as_dict(),
     )
     pending = save(record)
     try:
@@ -162,31 +163,29 @@ def parse_metrics(text: str) -> dict[str, list[float]]:
 
 
 def log_path(record: JobRecord, node: int, role: str | None, instance: int) -> Path:
-    """A process's log: node-N.log for a single engine's; ROLE[INSTANCE].node-N.log (router.node-0.log) where the job
-    runs several instances."""
-    if role == "router":
-        names = [f"router.node-{node}"]
-    elif role is None:
-        names = [f"node-{node}", f"serve{instance}.node-{node}"]
-    else:
-        names = [f"{role}{instance}.node-{node}", f"node-{node}"]
-    paths = [record.job_dir / f"{name}.log" for name in names]
-    return next((p for p in paths if p.exists()), paths[0])
+    """The log of the planned process of ROLE (default: the one engine role the job runs) and INSTANCE on NODE."""
+    if role is None:
+        roles = sorted({p["role"] for p in record.processes() if p["role"] != "router"})
+        if len(roles) > 1:
+            raise LcError(f"job {record.job_id} runs {' and '.join(roles)} instances: pass --role")
+        role = roles[0]
+    return record.job_dir / f"{record.process(role, instance, node)['name']}.log"
 
 
 def processes(record: JobRecord) -> list[dict[str, Any]]:
-    """Every process the job started so far, from the records its nodes wrote: role, node, address, state."""
+    """Every planned process the job started so far (it wrote NAME.cmd.json on its node): role, node, address,
+    state. Nothing is read back from a file's name."""
     found = []
     # A process the job's end killed outright (srun's --kill-on-bad-exit sends SIGKILL) leaves no exit file.
     gone = "stopped with the job" if record.phase() not in _LIVE else "started"
-    for path in sorted(record.job_dir.glob("*.cmd.json")) if record.job_id else []:
-        name = path.name.removesuffix(".cmd.json")
+    for planned in record.plan.get("processes", []) if record.job_id else []:
+        name = planned["name"]
         try:
-            doc = json.loads(path.read_text())
+            doc = json.loads((record.job_dir / f"{name}.cmd.json").read_text())
             exit_file = record.job_dir / f"{name}.exit"
             state = f"exited {exit_file.read_text().strip()}" if exit_file.exists() else gone
-            found.append({"name": name, "role": str(doc["role"]), "instance": int(doc["instance"]),
-                          "node": int(doc["index"]), "hostname": str(doc["hostname"]), "ip": str(doc["node_ip"]),
+            found.append({"name": name, "role": planned["role"], "instance": planned["instance"],
+                          "node": planned["node"], "hostname": str(doc["hostname"]), "ip": str(doc["node_ip"]),
                           "state": state})  # fmt: skip
         except (OSError, ValueError, KeyError, TypeError):
             continue

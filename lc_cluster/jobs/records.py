@@ -10,7 +10,7 @@ import json
 import os
 import re
 import secrets
-from dataclasses import MISSING, asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,31 @@ class JobRecord:
     submitted_at: float
     gpus: int = 0
     """GPUs the job holds in all (0: a record written before lc-cluster kept it)."""
+    plan: dict[str, Any] = field(default_factory=dict)
+    """The versioned plan the job was submitted with (schemas/plan.json), its process table included; empty in a
+    record written before lc-cluster kept it."""
+
+    def process(self, role: str, instance: int, node: int) -> dict[str, Any]:
+        """The planned process of ROLE's INSTANCE on NODE, found by its fields."""
+        table = self.processes()
+        for p in table:
+            if (p["role"], p["instance"], p["node"]) == (role, instance, node):
+                return p
+        have = ", ".join(f"{p['role']} {p['instance']} on node {p['node']}" for p in table)
+        raise LcError(f"job {self.job_id} has no {role} {instance} on node {node}: it runs {have}")
+
+    def processes(self) -> list[dict[str, Any]]:
+        table = self.plan.get("processes")
+        if not isinstance(table, list):
+            raise LcError(
+                f"job {self.job_id} was recorded before lc-cluster kept the plan in its record: read its files in "
+                f"{self.job_dir}"
+            )
+        return table
+
+    def named(self, name: str) -> dict[str, Any] | None:
+        """The planned process whose files in the job folder are NAME.*."""
+        return next((p for p in self.plan.get("processes", []) if p.get("name") == name), None)
 
     @property
     def comment(self) -> str:
@@ -136,6 +161,17 @@ def scan() -> tuple[list[JobRecord], list[str]]:
 
 def all_records() -> list[JobRecord]:
     return scan()[0]
+
+
+def forget_cluster(cluster: str) -> int:
+    """Remove every record of CLUSTER, exactly that one (never sandbox-prod's for sandbox), and each job's API key."""
+    gone = 0
+    for record in all_records():
+        if record.cluster == cluster:
+            record.key_path.unlink(missing_ok=True)
+            record.path.unlink(missing_ok=True)
+            gone += 1
+    return gone
 
 
 def find(job_id: str, cluster: str | None = None) -> JobRecord:

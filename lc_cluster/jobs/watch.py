@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from lc_cluster.jobs.backend import SlurmBackend
 from lc_cluster.jobs.node_tools import Phase
@@ -24,7 +25,9 @@ class Outcome:
     endpoint: str | None = None
     failed_node: int | None = None
     failed_process: str | None = None
-    """Its files' name in the job folder: node-N for a single engine, else ROLE[INSTANCE].node-N (router.node-0)."""
+    """The planned process's name (its files in the job folder are NAME.log, NAME.exit)."""
+    failed_where: str = "the job"
+    """That process in words: 'node 1', 'decode instance 0 on node 1', 'the router on node 0'."""
     log_tail: list[str] = field(default_factory=list)
 
 
@@ -38,19 +41,15 @@ def tail(path: Path, lines: int = TAIL_LINES) -> list[str]:
         return []
 
 
-def node_of(name: str) -> int:
-    """The node a process's files name: node-N or ROLE.node-N."""
-    return int(name.rsplit("node-", 1)[1])
-
-
-def describe_process(name: str) -> str:
-    """'node 1' for a single engine's process; 'serve instance 1 on node 1', 'the router on node 0' otherwise."""
-    if "." not in name:
-        return name.replace("-", " ")
-    role = name.split(".", 1)[0]
-    where = f"node {node_of(name)}"
-    kind = role.rstrip("0123456789")
-    return f"the {kind} on {where}" if kind == role else f"{kind} instance {role[len(kind) :]} on {where}"
+def describe_process(process: dict[str, Any], single: bool) -> str:
+    """A planned process in words, from its fields: 'node 1' for a job of a SINGLE engine; 'serve instance 1 on
+    node 1', 'the router on node 0' otherwise."""
+    where = f"node {process['node']}"
+    if single:
+        return where
+    if process["role"] == "router":
+        return f"the router on {where}"
+    return f"{process['role']} instance {process['instance']} on {where}"
 
 
 def failing_process(job_dir: Path) -> tuple[str, int] | None:
@@ -85,17 +84,20 @@ def launched(job_dir: Path) -> int:
 
 def explain(record: JobRecord, phase: Phase, message: str) -> Outcome:
     failed = failing_process(record.job_dir)
-    if failed is not None:
+    process = record.named(failed[0]) if failed is not None else None
+    if failed is not None and process is not None:
         name, code = failed
         log = record.job_dir / f"{name}.log"
         lines = tail(log) or [f"({log} is empty: the process wrote nothing before it ended)"]
+        where = describe_process(process, single=len(record.plan["instances"]) == 1 and not record.plan["router"])
         return Outcome(
-            False, phase, f"{message}; {describe_process(name)} failed first ({exit_reason(code)})",
-            failed_node=node_of(name), failed_process=name, log_tail=lines,
+            False, phase, f"{message}; {where} failed first ({exit_reason(code)})",
+            failed_node=int(process["node"]), failed_process=name, failed_where=where, log_tail=lines,
         )  # fmt: skip
     if phase is Phase.TIMEOUT:
-        head_log = min(record.job_dir.glob("*node-0.log"), default=record.job_dir / "node-0.log")
-        return Outcome(False, phase, message, log_tail=tail(head_log))
+        # The first engine head's log says how far loading got.
+        head = next((p for p in record.plan.get("processes", []) if p["role"] != "router"), None)
+        return Outcome(False, phase, message, log_tail=tail(record.job_dir / f"{head['name']}.log") if head else [])
     batch_log = Path(record.log_dir) / f"slurm-{record.job_id}.out"
     return Outcome(False, phase, message, log_tail=tail(batch_log))
 

@@ -38,10 +38,7 @@ class Layout:
         return node * self.dp_local
 
     def as_dict(self) -> dict[str, int]:
-        d = asdict(self)
-        del d["gpus_per_node"]
-        d["dp_local"] = self.dp_local
-        return d
+        return {**asdict(self), "dp_local": self.dp_local}
 
     def describe(self) -> str:
         parts = [f"TP {self.tp}"]

@@ -128,7 +128,7 @@ def _plan(request: PlanRequest, rules: EngineRules) -> Plan:
     memory = budget(model, gpu, layout, rules.memory_utilization, rules.experts_shard_over(layout))
     _check_memory(model, gpu, layout, memory)
 
-    check_ports(rules.port_uses(layout, request.ports))
+    check_ports(rules.port_uses(layout, request.ports, request.kv))
     return Plan(
         request=request,
         recipe=recipe,

@@ -36,8 +36,6 @@ class PortOptions:
     dp_rpc: int = 13345
     dist_init: int = 5000
     master: int = 29501
-    kv_transfer: int | None = None
-    """A prefill/decode instance's KV transfer port (bootstrap or side channel); None: the engine's default."""
 
     def http_or(self, default: int) -> int:
         """The HTTP port asked for (0 included, which the port check then refuses), else the engine's default."""
@@ -45,6 +43,17 @@ class PortOptions:
 
 
 Role = Literal["serve", "prefill", "decode"]
+
+
+@dataclass(frozen=True)
+class KvWiring:
+    """How a prefill or decode instance moves KV caches, resolved once by the deployment planner: the engine builders
+    and the router read it and default nothing of their own."""
+
+    connector: str
+    """The engine's name for it (nixl, mooncake)."""
+    port: int
+    """The instance's KV side-channel (vLLM NIXL, counted up per rank) or bootstrap (SGLang, vLLM Mooncake) port."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +97,9 @@ class PlanRequest:
     prefill: RoleSpec | None = None
     decode: RoleSpec | None = None
     kv_connector: str | None = None
-    """How KV caches move from prefill to decode (nixl, mooncake); None: the engine's default."""
+    """The KV connector asked for (nixl, mooncake); None: the engine's default. Only the deployment planner reads it:
+    each prefill/decode instance carries the resolved value in `kv`."""
+    kv: KvWiring | None = None
+    """A prefill/decode instance's KV wiring; None for an instance that serves alone."""
     quirks: tuple[Quirk, ...] = ()
     """The known engine defects to plan around (the catalog's table; empty with --no-quirks)."""

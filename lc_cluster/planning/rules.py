@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 if TYPE_CHECKING:
     from lc_cluster.catalog.schema import EngineRecipe, ModelSpec
     from lc_cluster.planning.layout import Layout
-    from lc_cluster.planning.request import PortOptions
+    from lc_cluster.planning.request import KvWiring, PortOptions
 
 
 @dataclass(frozen=True)
@@ -44,4 +44,5 @@ class EngineRules(Protocol):
     def expert_parallel_size(self, layout: Layout) -> int:
         """The EP size the engine uses when expert parallelism is switched on."""
 
-    def port_uses(self, layout: Layout, ports: PortOptions) -> list[PortUse]: ...
+    def port_uses(self, layout: Layout, ports: PortOptions, kv: KvWiring | None) -> list[PortUse]:
+        """Every port the instance holds, its KV transfer ports included where it is one side of prefill/decode."""

@@ -28,6 +28,7 @@ from lc_cluster.host import (
     run,
     stop,
 )  # fmt: skip
+from lc_cluster.jobs import records
 from lc_cluster.paths import cache_home, config_home, state_home
 from lc_cluster.provision.runner import NODE_FACTS_SCRIPT
 from lc_cluster.provision.standins import role_default
@@ -326,8 +327,7 @@ def down(name: str, progress: Progress) -> bool:
         return False
     _teardown(topo, state, progress)
     cluster_file(topo).unlink(missing_ok=True)
-    for record in (state_home() / "jobs").glob(f"{topo.name}-*.json"):
-        record.unlink()
+    records.forget_cluster(topo.name)
     progress("sandbox removed (the engine venv and tiny model stay cached in " + str(cache_home()) + ")")
     return True
 

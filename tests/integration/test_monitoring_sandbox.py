@@ -75,7 +75,7 @@ def test_prometheus_scrapes_a_jobs_engine_and_status_shows_its_load(prometheus: 
         samples = wait_for(served, 60, "Prometheus to scrape the served request")
         assert {s["metric"]["lc_instance"] for s in samples} == {"0"}
 
-        status = json.loads(cli("status", job["job_id"], "--json").stdout)
+        status = json.loads(cli("status", job["job_id"], "--json").stdout)["job"]
         (load,) = status["load"]
         assert load["role"] == "serve" and load["running"] == 0 and load["waiting"] == 0
         assert 0 <= load["kv_usage"] <= 1

@@ -127,7 +127,7 @@ def test_vllm_dp2_answers_through_the_head_and_both_ranks_serve(sandbox: dict[st
     assert worker_log.returncode == 0
     assert worker_log.stdout.splitlines() == (Path(job["log_dir"]) / "node-1.log").read_text().splitlines()[-5:]
 
-    status = json.loads(cli("status", job["job_id"], "--json").stdout)
+    status = json.loads(cli("status", job["job_id"], "--json").stdout)["job"]
     assert {k: status[k] for k in ("job_id", "state", "endpoint", "log_dir")} == {
         "job_id": job["job_id"], "state": "RUNNING", "endpoint": job["endpoint"], "log_dir": job["log_dir"],
     }  # fmt: skip
@@ -316,10 +316,12 @@ def test_no_wait_returns_at_once_and_status_follows_the_job(sandbox: dict[str, A
     assert job["returncode"] == 0 and job["state"] == "SUBMITTED"
     assert time.monotonic() - start < 10
     ready = wait_for(
-        lambda: (s := json.loads(cli("status", job["job_id"], "--json").stdout))["phase"] == "ready" and s, 60, "ready"
+        lambda: (s := json.loads(cli("status", job["job_id"], "--json").stdout)["job"])["phase"] == "ready" and s,
+        60,
+        "ready",
     )
     assert ready["state"] == "RUNNING" and ready["endpoint"] == f"http://{sandbox['nodes'][0]['ip']}:30000"
-    listed = json.loads(cli("status", "--json").stdout)
+    listed = json.loads(cli("status", "--json").stdout)["jobs"]
     assert job["job_id"] in [j["job_id"] for j in listed]
 
     # --follow keeps printing the node's log while the job runs, and returns by itself once the job has ended.
@@ -352,7 +354,7 @@ def test_the_demo_runs_beside_the_tests_sandbox(sandbox: dict[str, Any], tmp_pat
         _stop(job["job_id"])
         demo_jobs = subprocess.run([sys.executable, "-m", "lc_cluster", "status", "--json"], env=env,
                                    capture_output=True, text=True, check=True)  # fmt: skip
-        assert [j["phase"] for j in json.loads(demo_jobs.stdout)] == ["ready"]
+        assert [j["phase"] for j in json.loads(demo_jobs.stdout)["jobs"]] == ["ready"]
     finally:
         down = subprocess.run([sys.executable, "-m", "lc_cluster", "sandbox", "down"], env=env, capture_output=True,
                               text=True, timeout=300, check=False)  # fmt: skip
@@ -450,7 +452,7 @@ def _check_replicas(job: dict[str, Any], returncode: int | None, head: str, work
     served = [_vllm_served(url, key) for url in heads]
     assert all(n > 0 for n in served), f"requests per replica: {served}"
 
-    status = json.loads(cli("status", job["job_id"], "--json").stdout)
+    status = json.loads(cli("status", job["job_id"], "--json").stdout)["job"]
     found = {(p["name"], p["role"], p["node"], p["ip"]) for p in status["processes"]}
     assert found == {("serve0.node-0", "serve", 0, head), ("serve1.node-1", "serve", 1, worker),
                      ("router.node-0", "router", 0, head)}  # fmt: skip
@@ -548,13 +550,20 @@ def test_a_killed_decode_engine_ends_the_pd_job_and_status_names_it(
         job_dir = Path(job["log_dir"])
         os.kill(int((job_dir / "decode0.node-1.pid").read_text()), signal.SIGKILL)
         wait_for(lambda: job["job_id"] not in queue(), 60, "the job to end")
-        status = json.loads(cli("status", job["job_id"], "--json").stdout)
+        status = json.loads(cli("status", job["job_id"], "--json").stdout)["job"]
         exits = {p["name"]: p["state"] for p in status["processes"]}
         assert exits["decode0.node-1"] == "exited 137"
         # Stopped by the job: SIGTERM first (the process records 143) unless Slurm's SIGKILL comes before it can.
         assert exits["prefill0.node-0"] in ("exited 143", "stopped with the job"), exits
         assert exits["router.node-0"].startswith("exited"), exits
         assert status["phase"] == "ended"
+        # Each role's log, found through the plan the record keeps.
+        decode_log = cli("logs", job["job_id"], "--role", "decode", "--node", "1", "--lines", "3")
+        prefill_log = cli("logs", job["job_id"], "--role", "prefill", "--node", "0", "--lines", "3")
+        assert decode_log.returncode == 0 and prefill_log.returncode == 0, (decode_log.stderr, prefill_log.stderr)
+        assert decode_log.stdout != prefill_log.stdout
+        unrolled = cli("logs", job["job_id"], "--node", "1")
+        assert unrolled.returncode == 2 and "runs decode and prefill instances: pass --role" in unrolled.stderr
         assert job_processes(job["job_id"]) == [], "a process outlived its job"
     finally:
         cli("stop", job["job_id"], timeout=120)

@@ -51,19 +51,22 @@ def test_guide_command_reproduced(name: str, node: int, subs: dict[str, str], ar
 
 
 def test_guide_layouts_are_the_default_choices() -> None:
-    assert plan_json("longcat-flash-chat-fp8", "--gpu", "H20-141G")["layout"] == {
+    assert plan_json("longcat-flash-chat-fp8", "--gpu", "H20-141G")["instances"][0]["layout"] == {
         "tp": 8,
         "pp": 1,
         "dp": 1,
         "dp_local": 1,
         "ep": 8,
         "nodes": 1,
+        "gpus_per_node": 8,
     }
-    vllm_bf16 = plan_json("longcat-flash-chat", "--gpu", "H800-80G", "--nodes", "2")["layout"]
+    vllm_bf16 = plan_json("longcat-flash-chat", "--gpu", "H800-80G", "--nodes", "2")["instances"][0]["layout"]
     assert (vllm_bf16["tp"], vllm_bf16["dp"], vllm_bf16["dp_local"]) == (8, 2, 1)
-    sglang_bf16 = plan_json("longcat-flash-chat", "-e", "sglang", "--gpu", "H800-80G", "--nodes", "2")["layout"]
+    sglang_bf16 = plan_json("longcat-flash-chat", "-e", "sglang", "--gpu", "H800-80G", "--nodes", "2")["instances"][0][
+        "layout"
+    ]
     assert (sglang_bf16["tp"], sglang_bf16["dp"], sglang_bf16["ep"]) == (16, 1, 16)
-    dsv4 = plan_json("deepseek-v4-flash", "--gpu", "H200-141G", "--gpus-per-node", "4")["layout"]
+    dsv4 = plan_json("deepseek-v4-flash", "--gpu", "H200-141G", "--gpus-per-node", "4")["instances"][0]["layout"]
     assert (dsv4["tp"], dsv4["dp"], dsv4["ep"]) == (1, 4, 4)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from typing import Any
 
@@ -152,3 +153,30 @@ def test_pd_layouts_that_cannot_work_are_refused(args: list[str], message: str) 
     done = cli("plan", *model, "--gpu", "H100-80G", "--gpus-per-node", "8", *args)
     assert done.returncode == 2, done.stdout
     assert message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_asymmetric_pd_behind_vllm_router_is_refused_with_the_reason() -> None:
+    """vllm-router has one --intra-node-data-parallel-size: prefill DP 8 and decode DP 4 cannot both be right."""
+    done = cli("plan", "deepseek-v4-flash", "--gpu", "H200", "--nodes", "2", "--prefill", "nodes=1,gpus=8,dp=8",
+               "--decode", "nodes=1,gpus=4,dp=4", "--json")  # fmt: skip
+    assert done.returncode == 2
+    error = json.loads(done.stdout)
+    assert error["limit"] == "router" and "DP 4 and 8" in error["error"] and "same dp=" in error["error"]
+
+
+def test_each_pd_instance_shows_its_own_layout_memory_and_kv_wiring() -> None:
+    """SGLang's router takes no DP size, so asymmetric PD plans; each instance keeps its own values."""
+    doc = plan_json("longcat-flash-chat-fp8", "-e", "sglang", "--gpu", "H20-141G", "--nodes", "3",
+                    "--prefill", "nodes=2", "--decode", "nodes=1,tp=8", "--engine-version", "0.5.23")  # fmt: skip
+    prefill, decode = doc["instances"]
+    assert (prefill["role"], prefill["layout"]["tp"], prefill["layout"]["nodes"]) == ("prefill", 16, 2)
+    assert (decode["role"], decode["layout"]["tp"], decode["layout"]["nodes"]) == ("decode", 8, 1)
+    assert prefill["memory"]["weights_gib"] < decode["memory"]["weights_gib"]
+    assert prefill["kv"] == {"connector": "mooncake", "port": 8998} and decode["kv"]["connector"] == "mooncake"
+    router = doc["processes"][-1]["argv"]
+    assert router[router.index("--prefill") + 2] == "8998"
+
+
+def test_kv_connector_without_prefill_and_decode_is_refused() -> None:
+    done = cli("plan", "tiny", "--gpu", "CPU-SANDBOX", "--kv-connector", "nixl")
+    assert done.returncode == 2 and "add --prefill and --decode" in done.stderr

@@ -107,7 +107,7 @@ def test_every_plan_is_consistent_or_refused_with_a_named_limit(request: PlanReq
         assert ranks == list(range(layout.nodes))
 
     rules = ENGINES[request.engine]
-    uses = rules.port_uses(layout, request.ports)
+    uses = rules.port_uses(layout, request.ports, request.kv)
     for where in ("head", "every node"):
         ports = [p for u in uses if where == "head" or u.where == "every node" for p in range(u.first, u.last + 1)]
         assert len(ports) == len(set(ports)), f"two services share a port on the {where}: {uses}"

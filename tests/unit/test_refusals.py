@@ -40,7 +40,14 @@ def test_refused_with_reason_on_stderr_and_exit_2(args: list[str], limit: str, w
 
     as_json = cli("plan", *args, "--json")
     assert as_json.returncode == 2
-    assert json.loads(as_json.stdout) == {"error": lines[0].removeprefix("error: "), "limit": limit}
+    assert json.loads(as_json.stdout) == {
+        "schema_version": 1,
+        "error": lines[0].removeprefix("error: "),
+        "kind": "input",
+        "exit_code": 2,
+        "limit": limit,
+        "traceback_file": None,
+    }
 
 
 BAD_INPUT = [

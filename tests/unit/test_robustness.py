@@ -78,7 +78,7 @@ def test_broken_job_records_are_skipped_and_named(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "lc_cluster", "status", "--json"], env=env, capture_output=True,
                           text=True, check=False)  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == []
+    assert json.loads(done.stdout) == {"schema_version": 1, "jobs": []}
     for name in ("c-1.json", "c-2.json", "c-3.json"):
         assert f"{jobs / name}: skipped" in done.stderr
     assert "Traceback" not in done.stderr
