@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from lc_cluster.cluster import ClusterFile
-from lc_cluster.errors import LcError
+from lc_cluster.errors import LcError, WorldError
 
 _TIMEOUT_S = 60
 _USABLE = {"idle", "mix"}
@@ -58,12 +58,13 @@ class SlurmCli:
                 [*self._prefix, *argv], input=stdin, capture_output=True, text=True, env={**self._env, **(env or {})},
                 timeout=_TIMEOUT_S, check=False,
             )  # fmt: skip
+        # The request was checked before any of these ran: what fails here is the host or the cluster (exit 1).
         except FileNotFoundError:
-            raise LcError(f"{argv[0]} not found: install the Slurm client commands on this host") from None
+            raise WorldError(f"{argv[0]} not found: install the Slurm client commands on this host") from None
         except subprocess.TimeoutExpired:
-            raise LcError(f"{argv[0]} did not answer within {_TIMEOUT_S} s: is slurmctld up?") from None
+            raise WorldError(f"{argv[0]} did not answer within {_TIMEOUT_S} s: is slurmctld up?") from None
         if done.returncode != 0:
-            raise LcError(f"{argv[0]} failed: {done.stderr.strip() or done.stdout.strip()}")
+            raise WorldError(f"{argv[0]} failed: {done.stderr.strip() or done.stdout.strip()}")
         return done.stdout
 
     def submit(self, script: str, comment: str, secret_env: dict[str, str]) -> str:
@@ -110,7 +111,7 @@ def _jobs(out: str, command: str) -> list[dict[str, object]]:
         if not isinstance(jobs, list) or not all(isinstance(j, dict) for j in jobs):
             raise ValueError("no list of jobs")
     except (ValueError, AttributeError):
-        raise LcError(
+        raise WorldError(
             f"{command} --json gave no job list ({out.strip()[:80]!r}): lc-cluster needs Slurm's JSON output "
             "(slurm >= 21.08 with its data parser)"
         ) from None

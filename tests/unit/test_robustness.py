@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from lc_cluster.cli.options import JsonFlag
 from tests.conftest import cli
 
 PLAN = ["plan", "longcat-flash-chat", "--gpu", "H800", "--nodes", "2"]
@@ -109,3 +110,58 @@ def test_ask_follows_only_the_planned_endpoint(tmp_path: Path) -> None:
         state.write_text(json.dumps({"phase": "ready", "endpoint": planted}))
         with pytest.raises(LcError, match="not the planned port"):
             record.endpoint()
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_a_bug_exits_70_with_one_line_and_the_traceback_in_a_private_file(
+    as_json: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import typer
+
+    from lc_cluster.cli import app, output
+
+    def broken(as_json: JsonFlag = False) -> None:
+        raise RuntimeError("a defect of ours")
+
+    def build() -> typer.Typer:
+        t = typer.Typer()
+        t.command()(broken)
+        return t
+
+    monkeypatch.setattr(app, "build", build)
+    monkeypatch.setattr(output, "_json_errors", False)
+    monkeypatch.setenv("LC_CLUSTER_STATE", str(tmp_path))
+    monkeypatch.delenv("LC_CLUSTER_DEBUG", raising=False)
+    monkeypatch.setattr(sys, "argv", ["lc-cluster", *(["--json"] if as_json else [])])
+    with pytest.raises(SystemExit) as ended:
+        app.main()
+    assert ended.value.code == 70
+    out, err = capsys.readouterr()
+    assert err.count("\n") == 1 and err.startswith("internal error: this is a bug in lc-cluster")
+    (saved,) = (tmp_path / "crashes").iterdir()
+    assert str(saved) in err and "RuntimeError: a defect of ours" in saved.read_text()
+    assert saved.stat().st_mode & 0o077 == 0
+    if as_json:
+        doc = json.loads(out)
+        assert (doc["kind"], doc["exit_code"], doc["traceback_file"]) == ("internal", 70, str(saved))
+    else:
+        assert out == ""
+
+
+def test_slurm_refusing_a_job_is_the_worlds_failure_exit_1(tmp_path: Path) -> None:
+    """sbatch's own refusal comes after every check passed: exit 1, not the bad-input 2."""
+    from lc_cluster.errors import WorldError
+    from lc_cluster.jobs.backend import SlurmCli
+
+    class Cluster:
+        login_netns = None
+
+        class paths:
+            umask = 0o022
+
+        class slurm:
+            conf = str(tmp_path / "no-such-slurm.conf")
+
+    with pytest.raises(WorldError) as raised:
+        SlurmCli(Cluster()).submit("#!/bin/bash\n", "lc-cluster:x", {})  # type: ignore[arg-type]
+    assert raised.value.exit_code == 1
