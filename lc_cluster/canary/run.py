@@ -79,7 +79,7 @@ def plan_canary(asked: Asked, model_dir: Path, skip: tuple[str, ...] = ()) -> De
         # Nodes of their own in the plan, one host here: the instances' ports would collide.
         raise LcError(
             "the plan gives instances on different nodes the same port, which collide on one machine: plan them on "
-            "one node (--nodes 1 --gpus N) to run them here"
+            "one node (--nodes 1 --gpus-per-node N) to run them here"
         )
     return deployment
 

@@ -18,7 +18,7 @@ run() {
   local name=$1
   shift
   python3 -m lc_cluster canary longcat-flash-chat --engine-version "$version" --gpu H100-80G --out "/tmp/canary-$name" \
-    --timeout "${CANARY_TIMEOUT:-420}" --json "$@" >"$OUT/$name.json" 2>"$OUT/$name.err"
+    --ready-timeout "${CANARY_TIMEOUT:-420}" --json "$@" >"$OUT/$name.json" 2>"$OUT/$name.err"
   echo "$name: exit $?"
   tail -n 60 "/tmp/canary-$name/node-0.log" >"$OUT/$name.log-tail.txt" 2>/dev/null
 }

@@ -17,13 +17,13 @@ source scripts/gpu/engine-site.sh || exit 1
   python3 -c 'import torch, vllm; print("torch", torch.__version__, "vllm", vllm.__version__, "gpus",
   torch.cuda.device_count())'; } >"$OUT/machine.txt" 2>&1
 case $what in
-  dp) shape=(--nodes 2 --gpus 1) ;;
-  pd) shape=(--gpus 2 --prefill gpus=1 --decode gpus=1 --kv-connector nixl) ;;
-  pd1) shape=(--gpus 2 --gpus-here 1 --prefill gpus=1 --decode gpus=1 --kv-connector nixl) ;;
+  dp) shape=(--nodes 2 --gpus-per-node 1) ;;
+  pd) shape=(--gpus-per-node 2 --prefill gpus=1 --decode gpus=1 --kv-connector nixl) ;;
+  pd1) shape=(--gpus-per-node 2 --gpus-here 1 --prefill gpus=1 --decode gpus=1 --kv-connector nixl) ;;
   *) echo "dp, pd or pd1" >&2; exit 2 ;;
 esac
 python3 -m lc_cluster canary longcat-flash-chat --engine-version 0.22.0 --gpu "${GPU:-H200-141G}" --with-advice \
-  --timeout "${CANARY_TIMEOUT:-420}" --json "${shape[@]}" --out "/tmp/canary-$what" >"$OUT/$what.json" 2>"$OUT/$what.err"
+  --ready-timeout "${CANARY_TIMEOUT:-420}" --json "${shape[@]}" --out "/tmp/canary-$what" >"$OUT/$what.json" 2>"$OUT/$what.err"
 echo "$what: exit $?"
 for log in /tmp/canary-"$what"/*.log; do
   echo "=== $log: what it says of DP, EP and the KV transfer"

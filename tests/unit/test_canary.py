@@ -26,6 +26,7 @@ from lc_cluster.catalog import load_catalog
 from lc_cluster.deployment import Asked
 from lc_cluster.errors import LcError
 from lc_cluster.host import pids_in_group
+from tests.conftest import cli
 
 HARDWARE = Path(__file__).resolve().parents[2] / "docs" / "hardware" / "2026-11-23-h100-canary"
 H200X2 = HARDWARE.parent / "2026-11-24-h200x2-dp-ep-pd"
@@ -208,3 +209,24 @@ def test_a_canary_ended_by_sigterm_still_stops_its_engines(tmp_path: Path) -> No
     canary.send_signal(signal.SIGTERM)
     assert canary.wait(timeout=30) == 128 + signal.SIGTERM
     assert pids_in_group(group) == []
+
+
+def test_plan_serve_and_canary_take_the_same_planning_options() -> None:
+    """One declaration: a planning option added once reaches all three, with the same name."""
+    import typer.main
+
+    from lc_cluster.cli import build
+    from lc_cluster.cli.options import _PLAN_OPTIONS
+
+    group = typer.main.get_command(build())
+    flags = {}
+    for name in ("plan", "serve", "canary"):
+        command = group.commands[name]  # type: ignore[attr-defined]
+        flags[name] = {o for p in command.params if p.name in {n for n, _, _ in _PLAN_OPTIONS} for o in p.opts}
+    assert flags["plan"] == flags["serve"] == flags["canary"]
+    assert {"--gpus-per-node", "--ready-timeout", "--kv-connector", "--with-advice"} <= flags["canary"]
+
+
+def test_the_canary_refuses_a_cluster_before_anything_is_made(tmp_path: Path) -> None:
+    done = cli("canary", "tiny", "--cluster", "prod", "--out", str(tmp_path / "c"))
+    assert done.returncode == 2 and "drop --cluster" in done.stderr and not (tmp_path / "c").exists()
