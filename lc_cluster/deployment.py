@@ -29,7 +29,7 @@ from lc_cluster.planning import (
 )
 from lc_cluster.planning.ports import check_ports
 from lc_cluster.planning.quirks import quirk_doc
-from lc_cluster.routers import DEFAULT_ROUTER, METRICS_PORT, PdWorker, PdWorkers, get_router
+from lc_cluster.routers import METRICS_PORT, PdWorker, PdWorkers, get_router
 from lc_cluster.schemas import versioned
 
 if TYPE_CHECKING:
@@ -368,7 +368,7 @@ def _multi(request: PlanRequest, engine: Engine, groups: list[tuple[Role, RoleSp
     """Several instances on their own nodes or GPU slices, and a router on the head that starts after all of them."""
     pd = groups[0][0] != "serve"
     connector = _connector(request, engine, pd)
-    router = get_router(request.router or DEFAULT_ROUTER[engine.name])
+    router = get_router(request.router or engine.default_router)
     if router.name == "sglang-router" and engine.name != "sglang":
         # Seen on the sandbox: it learns each worker's model from SGLang's /model_info (/get_model_info), which vLLM
         # does not serve, registers the model as 'unknown' and answers every chat request 404.

@@ -113,8 +113,6 @@ class SglangRouter:
 
 _ALL: tuple[Router, ...] = (VllmRouter(), SglangRouter())
 ROUTERS: dict[str, Router] = {r.name: r for r in _ALL}
-# Each engine's own router is the default in front of its instances.
-DEFAULT_ROUTER = {"vllm": "vllm-router", "sglang": "sglang-router"}
 
 
 def get_router(name: str) -> Router:

@@ -72,6 +72,8 @@ class Engine(EngineRules, Protocol):
     """The KV connectors of prefill/decode deployments, each with the first release that has it."""
     default_kv_connector: str
     default_kv_ports: dict[str, int]
+    default_router: str
+    """Its own router, the default in front of several of its instances."""
     launcher: tuple[str, ...]
     """What every planned engine command starts with (`vllm serve`)."""
     module_launcher: tuple[str, ...]

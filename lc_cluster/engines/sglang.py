@@ -53,6 +53,7 @@ class Sglang:
     kv_connectors = KV_CONNECTORS
     default_kv_connector = "mooncake"
     default_kv_ports = KV_PORTS
+    default_router = "sglang-router"
     launcher: tuple[str, ...] = ("python3", "-m", "sglang.launch_server")
     module_launcher: tuple[str, ...] = ("-m", "sglang.launch_server")
     memory_utilization = 0.88

@@ -56,6 +56,7 @@ class Vllm:
     kv_connectors = KV_CONNECTORS
     default_kv_connector = "nixl"
     default_kv_ports = KV_PORTS
+    default_router = "vllm-router"
     launcher: tuple[str, ...] = ("vllm", "serve")
     module_launcher: tuple[str, ...] = ("-m", "vllm.entrypoints.cli.main", "serve")
     memory_utilization = 0.90
