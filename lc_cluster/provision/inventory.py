@@ -50,12 +50,29 @@ def load(path: Path, vault: Vault) -> dict[str, Any]:
             envvars={"ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED": "True"},
         )  # fmt: skip
     if not out:
-        detail = " ".join(str(err).split())[:300]
+        detail = _reason(str(err))
         if "vault" in detail.lower():
             detail += " (pass --vault-password-file FILE or --ask-vault-pass)"
         raise LcError(f"{path}: ansible cannot read this inventory: {detail}")
     result: dict[str, Any] = out if isinstance(out, dict) else json.loads(out)
     return result
+
+
+# A Python warning as the warnings module prints it: "file.py:18: SomeWarning: text", then the source line, indented.
+_PYTHON_WARNING = re.compile(r"^.*\b\w+Warning: .*\n(?:[ \t]+\S.*\n)?", re.MULTILINE)
+# Ansible prints each plugin's failure, then "<<< caused by >>>" and the reason under it.
+_CAUSE = re.compile(r"<<< caused by >>>\s*\n\s*(.+)(?:\nOrigin: (.+))?")
+
+
+def _reason(stderr: str) -> str:
+    """Ansible's reasons on one line: a library's deprecation warning printed first must not crowd them out."""
+    text = _PYTHON_WARNING.sub("", stderr)
+    # Each plugin reports the same reason: the first, with its place in the file, says it.
+    first_place: dict[str, str] = {}
+    for why, where in _CAUSE.findall(text):
+        first_place.setdefault(why, where)
+    causes = [f"{why} (at {where})" if where else why for why, where in first_place.items()]
+    return " ".join(("; ".join(causes) if causes else text).split())[:300]
 
 
 def check(path: Path, vault: Vault | None = None) -> dict[str, list[str]]:

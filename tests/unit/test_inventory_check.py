@@ -133,3 +133,18 @@ def test_a_run_that_fails_before_any_host_shows_ansibles_error(tmp_path: Path) -
                            "--json"], capture_output=True, text=True, env=env, timeout=300, check=False)  # fmt: skip
     assert done.returncode == 1, done.stderr
     assert "no hosts to target" in json.loads(done.stdout)["error"]
+
+
+def test_a_librarys_deprecation_warning_does_not_crowd_out_ansibles_reason() -> None:
+    """CI's cryptography warned about DSA ahead of Ansible's error: the one-line reason is still Ansible's."""
+    from lc_cluster.provision.inventory import _reason
+
+    warning = ("/venv/site-packages/ansible/_internal/_ssh/_ssh_agent.py:18: CryptographyDeprecationWarning:"
+               " DSA is deprecated and support will be removed in a future release.\n"
+               "  from cryptography.hazmat.primitives.asymmetric.dsa import (\n")  # fmt: skip
+    ansible = ("[WARNING]: Failed to parse inventory with 'auto' plugin: YAML parsing failed.\n\n<<< caused by >>>\n\n"
+               "YAML parsing failed: did not find expected ',' or ']'.\nOrigin: /inv/hosts.yml:5:1\n\n"
+               "[ERROR]: Completely failed to parse inventory source /inv/hosts.yml\n")  # fmt: skip
+    reason = _reason(warning * 3 + ansible)
+    assert reason == "YAML parsing failed: did not find expected ',' or ']'. (at /inv/hosts.yml:5:1)"
+    assert _reason("[ERROR]: no inventory\n") == "[ERROR]: no inventory"

@@ -59,6 +59,8 @@ def main(args: list[str]) -> None:
         def log_message(self, *_: object) -> None:
             pass
 
+    # Each process says where it listens, so its log (and `logs --role/--node`) is its own, never empty.
+    print(f"recorder: {record['hostname']} serving on {host}:{port}", flush=True)
     http.server.HTTPServer((host, port), Health).serve_forever()
 
 
