@@ -32,7 +32,7 @@ class Slurm(_Strict):
     qos: str | None = None
     time_limit: str = "1-00:00:00"
     conf: str | None = Field(default=None, description="SLURM_CONF for the client commands; None: the system's")
-    extra_sbatch: tuple[str, ...] = Field(default=(), description="extra #SBATCH options, e.g. --exclusive")
+    extra_sbatch: tuple[str, ...] = Field(default=(), description="extra #SBATCH options, e.g. --constraint=h100")
 
     @field_validator("partition", "account", "qos")
     @classmethod
@@ -268,7 +268,7 @@ slurm:
   qos: null
   time_limit: "1-00:00:00"    # a 560B model takes hours to load; leave room for serving
   conf: null                  # SLURM_CONF for sbatch/squeue; null: the system's
-  extra_sbatch: []            # e.g. [--exclusive, --constraint=h800]
+  extra_sbatch: []            # e.g. [--constraint=h800]; serve asks for whole nodes itself
 
 gpu_hour_usd: null            # what one GPU-hour costs: bench prints the cost per million tokens
 

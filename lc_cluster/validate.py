@@ -44,6 +44,36 @@ def hostlist(flag: str, value: str | None) -> None:
     option(HOSTLIST, flag, value, "a Slurm node list such as n1,n2 or gpu[01-04]")
 
 
+# One name of a host list, with its bracketed numbers: the commas inside the brackets separate numbers, not names.
+_HOST_ENTRY = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[([0-9,-]+)\])?")
+# Numbers as Slurm reads them (an unsigned long), low to high.
+_HOST_RANGE = re.compile(r"([0-9]{1,18})(?:-([0-9]{1,18}))?")
+# Slurm's own bound on the hosts of one range (MAX_RANGE): more is a typo, and would fill memory here.
+_MAX_HOSTS = 64 * 1024
+
+
+def hostnames(flag: str, value: str | None) -> list[str]:
+    """Each node a host list names, as `scontrol show hostnames` writes them: gpu[01-03,07],n9 is gpu01, gpu02,
+    gpu03, gpu07 and n9 (a range is as wide as its first number); none for None. LcError (exit 2) for a list Slurm
+    would refuse."""
+    hostlist(flag, value)
+    names: list[str] = []
+    for entry in _HOST_ENTRY.finditer(value or ""):
+        prefix, ranges = entry.groups()
+        if ranges is None:
+            names.append(prefix)
+            continue
+        for part in ranges.split(","):
+            bounds = _HOST_RANGE.fullmatch(part)
+            if bounds is None or int(bounds[1]) > int(bounds[2] or bounds[1]):
+                raise LcError(f"{flag} {value!r}: {part!r} is not a range such as 01-04 or 7")
+            lo, hi = bounds[1], bounds[2] or bounds[1]
+            if len(names) + int(hi) - int(lo) + 1 > _MAX_HOSTS:
+                raise LcError(f"{flag} {value!r} names more than {_MAX_HOSTS} nodes")
+            names += [f"{prefix}{n:0{len(lo)}d}" for n in range(int(lo), int(hi) + 1)]
+    return names
+
+
 def check(pattern: re.Pattern[str], what: str, value: str | None) -> str | None:
     """The value itself, or ValueError naming what was expected (pydantic turns it into a message with the key)."""
     if value is not None and not pattern.fullmatch(value):

@@ -15,7 +15,7 @@ from typing import Any
 from lc_cluster.catalog.loader import load_catalog
 from lc_cluster.cluster import ClusterFile, load_cluster
 from lc_cluster.engines import get_engine
-from lc_cluster.engines.base import BenchLoad
+from lc_cluster.engines.base import BenchLoad, served_context
 from lc_cluster.errors import LcError
 from lc_cluster.jobs.records import JobRecord
 from lc_cluster.paths import state_home
@@ -98,6 +98,17 @@ def _client_path(cluster: ClusterFile, client: str, given: str | None) -> list[s
     return [f"{venv}/bin"] if venv else []
 
 
+def context_len(record: JobRecord) -> int:
+    """The most tokens one request may hold on the job: the model's context, or less where a planned engine command
+    caps it with a number (a recipe's or --engine-arg's --max-model-len; `auto` leaves the model's)."""
+    limit = load_catalog().model(record.model).architecture.max_context
+    engine = get_engine(record.engine)
+    for process in record.plan.get("processes", []):
+        if process.get("role") != "router":
+            limit = min(limit, served_context(engine, [str(a) for a in process.get("argv", [])], limit))
+    return limit
+
+
 def run(
     record: JobRecord, name: str, load: BenchLoad, client: str | None = None, client_venv: str | None = None,
     tokenizer: str | None = None, timeout_s: int = 3600,
@@ -139,7 +150,8 @@ def run(
             tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
             raise LcError(f"the benchmark client wrote no result (exit {done.returncode}): {tail[0][:300]}") from None
     gpus = record.gpus or record.nodes * cluster.gpus_per_node
-    errors = [e for e in doc.get("errors", []) if e]
+    # Each request's error, "" where it succeeded; the client's traceback or the server's reason ends in its last line.
+    errors = [e.strip().splitlines()[-1] for e in doc.get("errors") or [] if isinstance(e, str) and e.strip()]
     result = BenchResult(
         job_id=record.job_id, model=record.model, engine=record.engine, client=client, scenario=name, load=load,
         gpus=gpus, completed=int(doc.get("completed", 0)),
@@ -147,7 +159,7 @@ def run(
         output_tokens=int(doc.get("total_output_tokens", 0)), duration_s=float(doc.get("duration", 0.0)),
         latency_ms={f"{m}_{p}": _percentile(doc, m, p) for m in ("ttft", "tpot", "itl") for p in _PERCENTILES},
         output_tokens_per_s=float(doc.get("output_throughput", 0.0)), date=time.time(),
-        gpu_hour_usd=cluster.gpu_hour_usd, first_error=errors[0].strip().splitlines()[-1][:300] if errors else None,
+        gpu_hour_usd=cluster.gpu_hour_usd, first_error=errors[0][:300] if errors else None,
     )  # fmt: skip
     history_path().parent.mkdir(parents=True, exist_ok=True)
     with history_path().open("a") as f:

@@ -3,6 +3,7 @@ same tokens and runs compare."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import replace
 
 from lc_cluster.engines.base import BenchLoad
@@ -16,6 +17,12 @@ SCENARIOS = {
 }
 
 
+# Both clients send chat requests, and the model's chat template wraps every prompt in role markers and special
+# tokens that the lengths do not count: room for them stays free of the job's context.
+CHAT_TEMPLATE_TOKENS = 64
+_LENGTHS = ("input_len", "output_len")
+
+
 def load(name: str, **overrides: int | None) -> BenchLoad:
     """The scenario, with what the options change (None: the scenario's own)."""
     if name not in SCENARIOS:
@@ -25,3 +32,21 @@ def load(name: str, **overrides: int | None) -> BenchLoad:
     if bad:
         raise LcError(f"--{bad[0].replace('_', '-')} must be at least 1")
     return replace(SCENARIOS[name], **given)
+
+
+def fit(load: BenchLoad, context: int, given: Collection[str]) -> BenchLoad:
+    """LOAD fitted to a job whose requests hold CONTEXT tokens at most: the lengths (input_len, output_len) not GIVEN
+    by the user shrink in proportion to fit beside those given; lengths given that leave no room are refused."""
+    room = context - CHAT_TEMPLATE_TOKENS
+    if load.input_len + load.output_len <= room:
+        return load
+    free = [k for k in _LENGTHS if k not in given]
+    left = room - sum(getattr(load, k) for k in _LENGTHS if k in given)
+    if not free or left < len(free):
+        asked = " ".join(f"--{k.replace('_', '-')} {getattr(load, k)}" for k in _LENGTHS if k in given)
+        raise LcError(
+            f"{asked or 'the scenario'}: too long for the job's {context}-token context; give --input-len + "
+            f"--output-len <= {room} ({CHAT_TEMPLATE_TOKENS} tokens are kept for the chat template)"
+        )
+    scale = left / sum(getattr(load, k) for k in free)
+    return replace(load, **{k: max(1, int(getattr(load, k) * scale)) for k in free})

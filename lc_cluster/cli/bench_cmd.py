@@ -55,9 +55,14 @@ def bench(
         console().print(f"{plot}: {shown} runs from {run.history_path()}", markup=False)
         return
 
-    load = scenarios.load(scenario, input_len=input_len, output_len=output_len, prompts=prompts,
-                          concurrency=concurrency)  # fmt: skip
+    lengths = {"input_len": input_len, "output_len": output_len}
+    asked = scenarios.load(scenario, **lengths, prompts=prompts, concurrency=concurrency)
     record = records.find(job, cluster_name(cluster))
+    context = run.context_len(record)
+    load = scenarios.fit(asked, context, given=[k for k, v in lengths.items() if v is not None])
+    if load != asked:
+        console(stderr=True).print(f"{scenario} shrunk to {load.input_len} in, {load.output_len} out: the job's "
+                                   f"context is {context} tokens", markup=False)  # fmt: skip
     with console(stderr=True).status(f"{scenario}: {load.prompts} requests, {load.concurrency} at a time"):
         result = run.run(record, scenario, load, client, client_venv, tokenizer, timeout)
     if as_json:

@@ -264,14 +264,13 @@ def prepare(
     from lc_cluster.catalog.loader import load_catalog
 
     validate.hostlist("--nodelist", nodelist)
-    validate.hostlist("--exclude", exclude)
+    excluded = set(validate.hostnames("--exclude", exclude))
     if engine not in ENGINE_NAMES:
         raise LcError(f"--engine {engine!r}: give one of {', '.join(ENGINE_NAMES)}")
     cluster = load_cluster(cluster_ref)
     catalog = load_catalog()
     backend = SlurmCli(cluster)
     if nodes is None and nodelist is None:
-        excluded = set((exclude or "").split(","))
         usable = [n for n in backend.usable_nodes(cluster.slurm.partition) if n not in excluded]
         if not usable:
             raise LcError(f"no node of partition {cluster.slurm.partition or '(default)'} can take a job now "

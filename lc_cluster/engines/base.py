@@ -86,6 +86,9 @@ class Engine(EngineRules, Protocol):
     def router_bootstrap(self, kv: KvWiring) -> int | None:
         """The port a router must name beside a prefill instance with this wiring, or None where it names none."""
 
+    context_flag: str
+    """The flag that caps the server's context below the model's own."""
+
     def exposes_metrics(self, argv: tuple[str, ...]) -> bool:
         """Whether a server started with ARGV serves /metrics on its HTTP port."""
 
@@ -111,6 +114,19 @@ def check_user_args(engine: Engine, commands: Iterable[NodeCommand], user_args: 
                 f"--engine-arg {arg!r} would change what lc-cluster plans ({flag}): use the plan options "
                 "(--tp, --dp, --ep, --pp, --port, --mtp) instead"
             )
+
+
+def served_context(engine: Engine, argv: list[str], model_context: int) -> int:
+    """The context a server of ENGINE started with ARGV serves: its context flag's number (--flag N, --flag=N, or
+    with underscores), else MODEL_CONTEXT (also where the value is 'auto')."""
+    served = model_context
+    for at, arg in enumerate(argv):
+        name, eq, value = arg.partition("=")
+        if name.replace("_", "-") == engine.context_flag:
+            value = value if eq else (argv[at + 1] if at + 1 < len(argv) else "")
+            if value.isdigit():
+                served = int(value)
+    return served
 
 
 def older_than(plan: Plan, version: str) -> bool:

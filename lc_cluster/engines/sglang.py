@@ -53,6 +53,7 @@ class Sglang:
     kv_connectors = KV_CONNECTORS
     default_kv_connector = "mooncake"
     default_kv_ports = KV_PORTS
+    context_flag = "--context-length"
     default_router = "sglang-router"
     launcher: tuple[str, ...] = ("python3", "-m", "sglang.launch_server")
     module_launcher: tuple[str, ...] = ("-m", "sglang.launch_server")
@@ -114,7 +115,8 @@ class Sglang:
             "--random-input-len", str(load.input_len),
             "--random-output-len", str(load.output_len), "--random-range-ratio", "1",
             "--num-prompts", str(load.prompts), "--max-concurrency", str(load.concurrency),
-            "--output-file", result_file,
+            # --output-details keeps each request's error in the result, so a failure can be explained.
+            "--output-file", result_file, "--output-details",
         ]  # fmt: skip
 
     def build(self, plan: Plan) -> list[NodeCommand]:

@@ -56,6 +56,7 @@ class Vllm:
     kv_connectors = KV_CONNECTORS
     default_kv_connector = "nixl"
     default_kv_ports = KV_PORTS
+    context_flag = "--max-model-len"
     default_router = "vllm-router"
     launcher: tuple[str, ...] = ("vllm", "serve")
     module_launcher: tuple[str, ...] = ("-m", "vllm.entrypoints.cli.main", "serve")
@@ -132,7 +133,8 @@ class Vllm:
             "--random-input-len", str(load.input_len), "--random-output-len", str(load.output_len),
             "--num-prompts", str(load.prompts), "--max-concurrency", str(load.concurrency), "--ignore-eos",
             "--percentile-metrics", "ttft,tpot,itl", "--metric-percentiles", "50,90,99",
-            "--save-result", "--result-dir", folder, "--result-filename", name,
+            # --save-detailed keeps each request's error in the result, so a failure can be explained.
+            "--save-result", "--save-detailed", "--result-dir", folder, "--result-filename", name,
         ]  # fmt: skip
 
     def build(self, plan: Plan) -> list[NodeCommand]:

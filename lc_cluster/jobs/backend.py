@@ -15,6 +15,8 @@ from lc_cluster.errors import LcError, WorldError
 
 _TIMEOUT_S = 60
 _USABLE = {"idle", "mix"}
+# What squeue and scontrol say of a job id slurmctld no longer holds (or never held).
+_FORGOTTEN = "Invalid job id specified"
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,10 @@ class SlurmCli:
         if cluster.slurm.conf:
             self._env["SLURM_CONF"] = cluster.slurm.conf
 
-    def _run(self, *argv: str, stdin: str | None = None, env: dict[str, str] | None = None) -> str:
+    def _run(
+        self, *argv: str, stdin: str | None = None, env: dict[str, str] | None = None, forgotten: str | None = None
+    ) -> str:
+        """ARGV's output; FORGOTTEN instead where it failed only because Slurm no longer knows the job."""
         try:
             done = subprocess.run(
                 [*self._prefix, *argv], input=stdin, capture_output=True, text=True, env={**self._env, **(env or {})},
@@ -63,6 +68,8 @@ class SlurmCli:
             raise WorldError(f"{argv[0]} not found: install the Slurm client commands on this host") from None
         except subprocess.TimeoutExpired:
             raise WorldError(f"{argv[0]} did not answer within {_TIMEOUT_S} s: is slurmctld up?") from None
+        if done.returncode != 0 and forgotten is not None and _FORGOTTEN in done.stderr:
+            return forgotten
         if done.returncode != 0:
             raise WorldError(f"{argv[0]} failed: {done.stderr.strip() or done.stdout.strip()}")
         return done.stdout
@@ -83,9 +90,12 @@ class SlurmCli:
         return [_state(j) for j in _jobs(self._run("squeue", "--json"), "squeue")]
 
     def state(self, job_id: str) -> JobState | None:
-        for job in self.queue():
-            if job.job_id == job_id:
-                return job
+        # slurmctld is asked for this job alone (the poll runs every second). Slurm before 23.02 ignores --jobs with
+        # --json and lists every job, so the id is matched here too.
+        queued = self._run("squeue", "--json", f"--jobs={job_id}", forgotten='{"jobs": []}')
+        for job in _jobs(queued, "squeue"):
+            if str(job.get("job_id")) == job_id:
+                return _state(job)
         # squeue drops finished jobs; scontrol still knows them for MinJobAge seconds.
         try:
             out = self._run("scontrol", "--json", "show", "job", job_id)

@@ -52,7 +52,7 @@ class Job:
 def prepare(asked: Asked, cluster_ref: str | None, exclude: str | None = None) -> Job:
     """Everything `serve` checks before it submits: cluster file, model, layout, memory, ports, engine arguments, and
     the nodes to leave out (a Slurm node list, e.g. what `doctor` found failing)."""
-    validate.hostlist("--exclude", exclude)
+    validate.hostnames("--exclude", exclude)
     cluster = load_cluster(cluster_ref)
     return build_job(deploy(resolve(asked, cluster)), cluster, exclude)
 

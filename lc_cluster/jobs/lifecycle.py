@@ -98,6 +98,7 @@ def describe(record: JobRecord) -> dict[str, Any]:
         slurm_state = state.state if state else ("GONE" if record.job_id else "NOT SUBMITTED")
     except LcError:
         slurm_state = "UNKNOWN"
+    phase = record.phase()
     return {
         "job_id": record.job_id,
         "cluster": record.cluster,
@@ -105,11 +106,12 @@ def describe(record: JobRecord) -> dict[str, Any]:
         "engine": record.engine,
         "nodes": record.nodes,
         "state": slurm_state,
-        "phase": record.phase().value,
+        "phase": phase.value,
         "endpoint": record.marker().get("endpoint"),
         "log_dir": str(record.job_dir),
         "processes": processes(record),
-        "load": load(record),
+        # A job that ended leaves its scrape.json behind, naming addresses that another job may serve on now.
+        "load": load(record) if slurm_state == "RUNNING" and phase is Phase.READY else [],
     }
 
 

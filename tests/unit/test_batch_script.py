@@ -90,12 +90,21 @@ def test_cluster_env_may_not_override_per_node_settings() -> None:
 
 def test_sbatch_options_come_from_the_cluster_file() -> None:
     spec = cluster(slurm={"partition": "gpu", "account": "llm", "qos": "high", "time_limit": "4:00:00",
-                          "extra_sbatch": ["--exclusive"]})  # fmt: skip
+                          "extra_sbatch": ["--constraint=h800"]})  # fmt: skip
     script = render(spec, ready_timeout_s=77)
-    for line in ("#SBATCH --partition=gpu", "#SBATCH --account=llm", "#SBATCH --qos=high", "#SBATCH --exclusive",
+    for line in ("#SBATCH --partition=gpu", "#SBATCH --account=llm", "#SBATCH --qos=high", "#SBATCH --constraint=h800",
                  "#SBATCH --time=4:00:00", "#SBATCH --nodes=2", "#SBATCH --gres=gpu:8"):  # fmt: skip
         assert line in script.splitlines()
     assert 'wait-ready 77 "$step" http://127.0.0.1:8000/health' in script
+
+
+def test_a_job_takes_whole_nodes_also_on_some_of_their_gpus() -> None:
+    """Two jobs on one node would both listen on the planned ports (HTTP 8000, DP RPC 13345, router metrics 29000)."""
+    spec = cluster()
+    script = build_job(deploy(resolve(Asked(model="tiny", gpus_per_node=4), spec)), spec).script
+    # sbatch reads #SBATCH lines up to the first command.
+    header = script.split("\nset -uo pipefail\n")[0].splitlines()
+    assert "#SBATCH --exclusive" in header and "#SBATCH --gres=gpu:4" in header
 
 
 @pytest.mark.parametrize(

@@ -100,6 +100,8 @@ def _commands(value: str, file: Path) -> list[list[str]]:
         ["mirror", "build", str(file.with_suffix(".d")), "--deb", value],
         ["mirror", "build", value, "--root", str(file.parent)],
         ["sandbox", "status", "--name", value],
+        ["doctor", "--exclude", value],
+        ["doctor", "--exclude", f"n[{value}]"],
         ["gpus"],
         ["canary", "tiny", "--gpu", "CPU-SANDBOX", "--skip-quirk", value],
     ]
