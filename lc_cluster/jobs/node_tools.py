@@ -2,7 +2,8 @@
 
 Standard library only: it runs with whatever python3 the node has, before any engine venv. Commands:
   ip [IFNAME]                      this node's service IPv4 address
-  record PATH INDEX NODE_IP ROLE INSTANCE N D ENV... DERIVED... ARGV...   write one process's exact command as JSON
+  record PATH INDEX NODE_IP ROLE INSTANCE N D      write one process's exact command as JSON: N ENV, D DERIVED
+                                   and then ARGV items, each ending in NUL, on stdin
   scrape JSON PATH...               write Prometheus file_sd targets (JSON) to each PATH
   derive FACTS NODE_IP SETTING...  NAME=VALUE (or --flag=VALUE) for each SETTING this node's facts file decides
   mark PATH PHASE [KEY=VALUE ...]  atomically rewrite the job's state file (PHASE: one of Phase)
@@ -232,7 +233,8 @@ def main(argv: list[str]) -> int:
     if command == "ip":
         print(node_ip(args[0] if args and args[0] else None))
     elif command == "record":
-        record(*args)
+        # The command comes on stdin: as arguments, the environment's values would be readable in /proc by anyone.
+        record(*args, *sys.stdin.buffer.read().decode().split("\0")[:-1])
     elif command == "scrape":
         for path in args[1:]:
             write_json(path, json.loads(args[0]))

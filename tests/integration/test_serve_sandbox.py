@@ -537,6 +537,42 @@ def _check_sglang_pd(job: dict[str, Any], sandbox: dict[str, Any]) -> None:
     assert router[router.index("--decode") + 1] == f"http://{decode_ip}:30000"
 
 
+@pytest.mark.parametrize(
+    "engine, roles",
+    [("sglang", ["--nodes", "2", "--prefill", "nodes=1", "--decode", "nodes=1"]), ("vllm", ["--nodes", "1"])],
+)
+def test_another_user_of_the_nodes_never_sees_the_api_key_while_the_job_starts(
+    sandbox: dict[str, Any], recorder_cluster: str, tmp_path: Path, engine: str, roles: list[str]
+) -> None:
+    """As nobody, every process's command line, read again and again while a job starts (SGLang PD behind its
+    router; vLLM, which takes the key from its environment): the key is in none of them."""
+    doc = yaml.safe_load(Path(recorder_cluster).read_text())
+    doc["runtime"]["engine_venvs"]["vllm"] = doc["runtime"]["engine_venvs"]["sglang"]
+    cluster = tmp_path / "recorder.yaml"
+    cluster.write_text(yaml.safe_dump(doc))
+    watch = Path(__file__).with_name("cmdline_watch.py")
+    watcher = subprocess.Popen(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, str(watch)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        job = _serve("serve", "longcat-flash-chat-fp8", "-e", engine, "--gpu", "H20-141G", "--cluster", str(cluster),
+                     *roles, "--ready-timeout", "180", "--json")  # fmt: skip
+    finally:
+        seen = json.loads(watcher.communicate("", timeout=60)[0])
+    try:
+        logs = {p.name: p.read_text()[-500:] for p in Path(job["log_dir"]).glob("*.log")}
+        assert job["returncode"] == 0, (job, logs)
+        key = _api_key(job["job_id"])
+        assert seen["uid"] == 65534
+        # It did watch the start: the node tools recording each command, and the stand-in engines themselves.
+        lines = seen["cmdlines"]
+        assert any("\0record\0" in line for line in lines) and any("recorder.py" in line for line in lines)
+        assert not [line[:200] for line in lines if key in line]
+    finally:
+        cli("stop", job["job_id"], timeout=120)
+
+
 def test_a_killed_decode_engine_ends_the_pd_job_and_status_names_it(
     sandbox: dict[str, Any], recorder_cluster: str
 ) -> None:

@@ -16,7 +16,9 @@ import sys
 
 def main(args: list[str]) -> None:
     argv = ["python3", *args]
-    host, port = "127.0.0.1", 30000
+    # The engines' own defaults where the plan names none: `vllm serve` listens on every address at 8000 (SGLang is
+    # always given --host).
+    host, port = "0.0.0.0", 8000 if args[:1] == ["serve"] else 30000
     for flag, value in itertools.pairwise(args):
         if flag == "--host":
             host = value
