@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
-from lc_cluster import validate
+from lc_cluster import safe_files, validate
 from lc_cluster.catalog.schema import EngineName
 from lc_cluster.errors import LcError
 from lc_cluster.paths import config_home
@@ -246,11 +246,17 @@ def write_example(name: str, force: bool) -> Path:
     if not validate.CLUSTER_NAME.fullmatch(name):
         raise LcError(f"--name {name!r}: a cluster name is 1-64 letters, digits, '.', '_' or '-' (not a path)")
     path = config_home() / "clusters" / f"{name}.yaml"
-    if path.exists() and not force:
-        raise LcError(f"{path} exists: edit it, or pass --force to overwrite it")
+    text = EXAMPLE.format(name=name)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(EXAMPLE.format(name=name))
+        # A symlink there, even a dangling one, is something in the way, not a place to write through. Its owner's
+        # alone: the file will hold runtime.env, tokens among it.
+        if force:
+            safe_files.replace(path, text, 0o600)
+        else:
+            safe_files.create(path, text, 0o600)
+    except FileExistsError:
+        raise LcError(f"{path} exists: edit it, or pass --force to overwrite it") from None
     except OSError as exc:
         raise LcError(f"cannot write {path}: {exc.strerror}: set LC_CLUSTER_HOME to a folder you can write") from None
     return path

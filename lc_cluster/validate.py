@@ -18,6 +18,8 @@ NODE_PATH = re.compile(r"/([A-Za-z0-9._/+@-]|%N)*")
 HOSTLIST = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(\[[0-9,-]+\])?(,[A-Za-z0-9][A-Za-z0-9._-]*(\[[0-9,-]+\])?)*")
 SLURM_TIME = re.compile(r"(\d+-)?\d{1,2}(:\d{2}){0,2}|\d+")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# What `sbatch --parsable` prints: the job id, then ";cluster" on a multi-cluster Slurm. ASCII digits only.
+SBATCH_ANSWER = re.compile(r"(?P<job_id>[0-9]+)(;[A-Za-z0-9._-]+)?", re.ASCII)
 SBATCH_OPTION = re.compile(r"--[a-z][a-z-]*(=[A-Za-z0-9._:,@+/=-]+)?")
 # NCCL's list syntax: mlx5_0,mlx5_1 or mlx5_0:1, optionally led by ^ (exclude) or = (exact).
 IB_HCA = re.compile(r"[=^]?[A-Za-z0-9_.-]+(:\d+)?(,[A-Za-z0-9_.-]+(:\d+)?)*")

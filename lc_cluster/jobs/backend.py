@@ -10,6 +10,7 @@ import subprocess
 from dataclasses import dataclass
 from typing import Protocol
 
+from lc_cluster import validate
 from lc_cluster.cluster import ClusterFile
 from lc_cluster.errors import LcError, WorldError
 
@@ -84,7 +85,11 @@ class SlurmCli:
             )
         finally:
             os.umask(previous)
-        return out.strip().split(";")[0]
+        answer = validate.SBATCH_ANSWER.fullmatch(out.strip())
+        if not answer:
+            raise WorldError(f"sbatch answered {out.strip()[:200]!r}, not a job id: see `squeue --me` for a job it may "
+                             "have made, and scancel it before serving again")  # fmt: skip
+        return answer["job_id"]
 
     def queue(self) -> list[JobState]:
         return [_state(j) for j in _jobs(self._run("squeue", "--json"), "squeue")]

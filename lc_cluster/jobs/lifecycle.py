@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from lc_cluster import safe_files
 from lc_cluster.cluster import load_cluster
 from lc_cluster.engines import get_engine
-from lc_cluster.errors import LcError
+from lc_cluster.errors import LcError, WorldError
 from lc_cluster.http_client import metrics_via
 from lc_cluster.jobs.backend import SlurmBackend, SlurmCli
 from lc_cluster.jobs.job import Job
@@ -57,14 +57,22 @@ def submit(job: Job, backend: SlurmBackend) -> JobRecord:
         pending.unlink(missing_ok=True)
         record.key_path.unlink(missing_ok=True)
         raise
-    save(record)
+    try:
+        save(record)
+    except LcError as exc:
+        raise WorldError(f"job {record.job_id} was submitted but not recorded ({exc}): scancel {record.job_id}, "
+                         "then serve again") from None  # fmt: skip
     pending.unlink(missing_ok=True)
-    # The script may carry runtime.env values: readable as the job's own files are.
-    copy = os.open(
-        log_dir / f"lc-{record.job_id}.sbatch", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666 & ~job.cluster.paths.umask
-    )
-    with os.fdopen(copy, "w") as f:
-        f.write(job.script)
+    # The script may carry runtime.env values: readable as the job's own files are, and written only as a new file
+    # (in a shared log folder another user may have planted one, or a symlink, under that name).
+    sbatch_copy = log_dir / f"lc-{record.job_id}.sbatch"
+    try:
+        safe_files.create(sbatch_copy, job.script, 0o666 & ~job.cluster.paths.umask)
+    except OSError as exc:
+        # Not left running half-kept: the copy is what a person on call reads first.
+        backend.cancel(record.job_id)
+        raise WorldError(f"cannot write {sbatch_copy} ({exc.strerror}: another user's file or link there?): job "
+                         f"{record.job_id} was cancelled; remove that file and serve again") from None  # fmt: skip
     return record
 
 

@@ -95,6 +95,7 @@ LAYERS: dict[str, set[str]] = {
     "validate": {"errors"},
     "userfiles": {"errors"},
     "paths": set(),
+    "safe_files": set(),
     "strict": set(),
     "schemas": set(),
     "rendering": set(),
@@ -103,7 +104,7 @@ LAYERS: dict[str, set[str]] = {
     "planning": {"catalog", "errors", "validate"},
     "engines": {"planning", "catalog", "errors"},
     "routers": {"errors"},
-    "cluster": {"planning", "catalog", "errors", "paths", "strict", "validate", "userfiles"},
+    "cluster": {"planning", "catalog", "errors", "paths", "strict", "validate", "userfiles", "safe_files"},
     "placement": {"planning", "errors"},
     "deployment": {
         "engines",
@@ -131,6 +132,7 @@ LAYERS: dict[str, set[str]] = {
         "validate",
         "http_client",
         "schemas",
+        "safe_files",
     },
     "canary": {
         "deployment",
