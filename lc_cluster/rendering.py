@@ -12,8 +12,12 @@ from typing import Any
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 # The only names a value may leave for the shell to expand, each node filling in its own at run time.
 RUNTIME_NAMES = ("HEAD_IP", "NODE_IP", "NODE_INDEX", "SLURM_JOB_ID", "LC_JOB_DIR", "LC_API_KEY", "LC_PROC")
-# IP_OF_NODE_<n>: another node's address, for routers and instances whose head is not node 0.
-_PLACEHOLDER = re.compile(r"\$\{(" + "|".join(RUNTIME_NAMES) + r"|IP_OF_NODE_[1-9][0-9]{0,3})\}")
+# IP_OF_NODE_<n>: another node's address, for routers and instances whose head is not node 0. LC_SECRET_<NAME>: a
+# secret runtime.env value, which reaches the job through sbatch's environment only.
+SECRET_PREFIX = "LC_SECRET_"
+_PLACEHOLDER = re.compile(
+    r"\$\{(" + "|".join(RUNTIME_NAMES) + rf"|IP_OF_NODE_[1-9][0-9]{{0,3}}|{SECRET_PREFIX}[A-Za-z_][A-Za-z0-9_]*)\}}"
+)
 
 
 class Shell(str):

@@ -18,6 +18,9 @@ NODE_PATH = re.compile(r"/([A-Za-z0-9._/+@-]|%N)*")
 HOSTLIST = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(\[[0-9,-]+\])?(,[A-Za-z0-9][A-Za-z0-9._-]*(\[[0-9,-]+\])?)*")
 SLURM_TIME = re.compile(r"(\d+-)?\d{1,2}(:\d{2}){0,2}|\d+")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# An environment name that says its value is a secret (HF_TOKEN, WANDB_API_KEY, DB_PASSWORD, GITHUB_PAT, ...), in
+# upper case: such a value is never shown, recorded or written into a script.
+SECRET_ENV = re.compile(r"(.*_)?(TOKEN|KEY|SECRET|PASSWORD|PASSWD|PASS|PWD|PAT|JWT|CREDENTIALS?)(_.*)?", re.ASCII)
 # What `sbatch --parsable` prints: the job id, then ";cluster" on a multi-cluster Slurm. ASCII digits only.
 SBATCH_ANSWER = re.compile(r"(?P<job_id>[0-9]+)(;[A-Za-z0-9._-]+)?", re.ASCII)
 SBATCH_OPTION = re.compile(r"--[a-z][a-z-]*(=[A-Za-z0-9._:,@+/=-]+)?")

@@ -16,7 +16,7 @@ from lc_cluster.deployment import Asked, Deployment, Process, deploy, resolve
 from lc_cluster.engines.base import HEAD_IP, NODE_IP, ip_of_node, reads_key_file
 from lc_cluster.errors import LcError
 from lc_cluster.jobs.node_tools import Phase
-from lc_cluster.rendering import render
+from lc_cluster.rendering import SECRET_PREFIX, render
 from lc_cluster.routers import METRICS_PORT, ROUTER_READY_PATH
 
 TOOLS = Path(__file__).with_name("node_tools.py")
@@ -164,6 +164,14 @@ def left_to_node(derived: Iterable[str], env: dict[str, str]) -> list[str]:
     return [d for d in derived if d not in env]
 
 
+def job_secrets(cluster: ClusterFile) -> dict[str, str]:
+    """The runtime.env values whose names say they are secrets, as LC_SECRET_<NAME>: the job gets them in sbatch's
+    environment (Slurm keeps it private to the job's owner); the plan, the script and every record name them only."""
+    return {
+        f"{SECRET_PREFIX}{k}": v for k, v in cluster.runtime.env.items() if validate.SECRET_ENV.fullmatch(k.upper())
+    }
+
+
 def _process_env(process: Process, cluster: ClusterFile) -> dict[str, str]:
     if process.role == "router":
         return dict(process.env)
@@ -172,7 +180,9 @@ def _process_env(process: Process, cluster: ClusterFile) -> dict[str, str]:
         extra["HF_HOME"] = cluster.paths.model_cache
     if cluster.paths.offline:
         extra["HF_HUB_OFFLINE"] = "1"
-    extra.update(cluster.runtime.env)
+    secret = job_secrets(cluster)
+    extra.update({k: f"${{{SECRET_PREFIX}{k}}}" if f"{SECRET_PREFIX}{k}" in secret else v
+                  for k, v in cluster.runtime.env.items()})  # fmt: skip
     clash = sorted(set(extra) & set(process.env))
     if clash:
         raise LcError(

@@ -15,7 +15,7 @@ from lc_cluster.engines import get_engine
 from lc_cluster.errors import LcError, WorldError
 from lc_cluster.http_client import metrics_via
 from lc_cluster.jobs.backend import SlurmBackend, SlurmCli
-from lc_cluster.jobs.job import Job
+from lc_cluster.jobs.job import Job, job_secrets
 from lc_cluster.jobs.node_tools import Phase, mark
 from lc_cluster.jobs.records import COMMENT_PREFIX, JobRecord, save
 from lc_cluster.jobs.watch import ACTIVE
@@ -49,9 +49,9 @@ def submit(job: Job, backend: SlurmBackend) -> JobRecord:
     )
     pending = save(record)
     try:
-        # The key reaches the job only through sbatch's environment (Slurm keeps it with the job, private to its
-        # owner): never argv, the script or the job's files.
-        secret_env = {"LC_API_KEY": record.make_api_key()} if plan.api_key else {}
+        # The key and runtime.env's secrets reach the job only through sbatch's environment (Slurm keeps it with the
+        # job, private to its owner): never argv, the script or the job's files.
+        secret_env = {**job_secrets(job.cluster), **({"LC_API_KEY": record.make_api_key()} if plan.api_key else {})}
         record.job_id = backend.submit(job.script, record.comment, secret_env)
     except BaseException:
         pending.unlink(missing_ok=True)
@@ -63,7 +63,7 @@ def submit(job: Job, backend: SlurmBackend) -> JobRecord:
         raise WorldError(f"job {record.job_id} was submitted but not recorded ({exc}): scancel {record.job_id}, "
                          "then serve again") from None  # fmt: skip
     pending.unlink(missing_ok=True)
-    # The script may carry runtime.env values: readable as the job's own files are, and written only as a new file
+    # Readable as the job's own files are, and written only as a new file
     # (in a shared log folder another user may have planted one, or a symlink, under that name).
     sbatch_copy = log_dir / f"lc-{record.job_id}.sbatch"
     try:

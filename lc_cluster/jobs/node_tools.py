@@ -8,7 +8,7 @@ Standard library only: it runs with whatever python3 the node has, before any en
   derive FACTS NODE_IP SETTING...  NAME=VALUE (or --flag=VALUE) for each SETTING this node's facts file decides
   mark PATH PHASE [KEY=VALUE ...]  atomically rewrite the job's state file (PHASE: one of Phase)
   wait-ready DEADLINE_S PID URL... poll until every URL answers 200 (0), PID is gone (1) or the deadline (2)
-  redact PATH                      copy stdin to PATH with the job's API key replaced by ${LC_API_KEY}
+  redact PATH                      copy stdin to PATH with the job's secrets replaced by ${NAME}
 """
 
 from __future__ import annotations
@@ -114,26 +114,32 @@ def write_json(path: str, value: object) -> None:
         os.close(folder)
 
 
-_KEY_NAME = "LC_API_KEY"
-_KEY_SHOWN = "${LC_API_KEY}"
+# The job's secrets, in its environment: the API key and runtime.env's secret values (LC_SECRET_<NAME>). Anything
+# the job writes shows each as ${NAME}.
+def _secrets() -> list[tuple[bytes, bytes]]:
+    named = [(v.encode(), f"${{{k}}}".encode()) for k, v in os.environ.items()
+             if (k == "LC_API_KEY" or k.startswith("LC_SECRET_")) and v]  # fmt: skip
+    return sorted(named, key=lambda pair: -len(pair[0]))  # a secret inside a longer one: the longer goes first
 
 
-def hide_key(text: str) -> str:
-    key = os.environ.get(_KEY_NAME)
-    return text.replace(key, _KEY_SHOWN) if key else text
+def hide_secrets(text: str) -> str:
+    data = text.encode()
+    for secret, shown in _secrets():
+        data = data.replace(secret, shown)
+    return data.decode()
 
 
 def redact(path: str) -> None:
-    """Copy stdin to PATH as it comes, the API key hidden even where a read splits it."""
-    key = os.environ.get(_KEY_NAME, "").encode()
-    keep = max(len(key) - 1, 0)
+    """Copy stdin to PATH as it comes, the job's secrets hidden even where a read splits one."""
+    secrets = _secrets()
+    keep = max((len(secret) - 1 for secret, _ in secrets), default=0)
     pending = b""
     with open(path, "ab", buffering=0) as out:
         while chunk := os.read(0, 65536):
             pending += chunk
-            if key:
-                pending = pending.replace(key, _KEY_SHOWN.encode())
-            # Hold back what could be the start of a key split over two reads.
+            for secret, shown in secrets:
+                pending = pending.replace(secret, shown)
+            # Hold back what could be the start of a secret split over two reads.
             cut = max(len(pending) - keep, 0)
             out.write(pending[:cut])
             pending = pending[cut:]
@@ -143,7 +149,7 @@ def redact(path: str) -> None:
 def record(path: str, index: str, ip: str, role: str, instance: str, count: str, nderived: str, *rest: str) -> None:
     """The process's whole command: its environment, what this node's facts added (in `derived` as well as in env
     or argv, so a reader sees which values the node chose), and its argv."""
-    rest = tuple(hide_key(item) for item in rest)
+    rest = tuple(hide_secrets(item) for item in rest)
     env_end, derived_end = int(count), int(count) + int(nderived)
     derived = dict(item.split("=", 1) for item in rest[env_end:derived_end])
     env = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import signal
 import subprocess
 import sys
@@ -548,6 +549,8 @@ def test_another_user_of_the_nodes_never_sees_the_api_key_while_the_job_starts(
     router; vLLM, which takes the key from its environment): the key is in none of them."""
     doc = yaml.safe_load(Path(recorder_cluster).read_text())
     doc["runtime"]["engine_venvs"]["vllm"] = doc["runtime"]["engine_venvs"]["sglang"]
+    token = "hf_" + secrets.token_hex(12)
+    doc["runtime"]["env"] = {**doc["runtime"].get("env", {}), "HF_TOKEN": token}
     cluster = tmp_path / "recorder.yaml"
     cluster.write_text(yaml.safe_dump(doc))
     watch = Path(__file__).with_name("cmdline_watch.py")
@@ -568,7 +571,11 @@ def test_another_user_of_the_nodes_never_sees_the_api_key_while_the_job_starts(
         # It did watch the start: the node tools recording each command, and the stand-in engines themselves.
         lines = seen["cmdlines"]
         assert any("\0record\0" in line for line in lines) and any("recorder.py" in line for line in lines)
-        assert not [line[:200] for line in lines if key in line]
+        assert not [line[:200] for line in lines if key in line or token in line]
+        # The cluster file's token reached every engine, under its own name, and no file of the job has it.
+        engines = [json.loads(p.read_text()) for p in Path(job["log_dir"]).glob("recorded-*.json")]
+        assert engines and all(e["env"]["HF_TOKEN"] == token for e in engines)
+        _assert_secret_nowhere(job, token)
     finally:
         cli("stop", job["job_id"], timeout=120)
 

@@ -76,3 +76,66 @@ def test_the_log_filter_hides_the_key_even_split_over_reads(tmp_path: Path) -> N
     )  # fmt: skip
     writer.wait(timeout=30)
     assert log.read_text() == "server_args=ServerArgs(api_key='${LC_API_KEY}')\ndone ${LC_API_KEY}"
+
+
+TOKEN = "hf_0123456789abcdefSECRET"
+
+
+def _token_cluster(tmp_path: Path) -> Path:
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "name: t\ngpu: H100-80G\ngpus_per_node: 8\npaths: {log_dir: /shared/logs}\n"
+        f"runtime: {{env: {{HF_TOKEN: {TOKEN}, Wandb_Api_Key: w-{TOKEN}, TOKENIZERS_PARALLELISM: 'false'}}}}\n"
+    )
+    return path
+
+
+def test_runtime_env_secrets_are_named_in_every_output_and_plain_values_kept(tmp_path: Path) -> None:
+    cluster = str(_token_cluster(tmp_path))
+    for args in (("plan", "--json"), ("plan",), ("serve", "--dry-run"), ("serve", "--dry-run", "--json")):
+        done = cli(args[0], "tiny", "-c", cluster, *args[1:])
+        assert done.returncode == 0, done.stderr
+        assert TOKEN not in done.stdout + done.stderr, args
+    env = json.loads(cli("plan", "tiny", "-c", cluster, "--json").stdout)["processes"][0]["env"]
+    assert env["HF_TOKEN"] == "${LC_SECRET_HF_TOKEN}" and env["Wandb_Api_Key"] == "${LC_SECRET_Wandb_Api_Key}"
+    assert env["TOKENIZERS_PARALLELISM"] == "false"
+
+
+def test_the_job_gets_its_secrets_only_in_sbatch_environment(tmp_path: Path) -> None:
+    from lc_cluster.cluster import load_cluster
+    from lc_cluster.deployment import Asked, deploy, resolve
+    from lc_cluster.jobs.job import build_job, job_secrets
+
+    spec = load_cluster(str(_token_cluster(tmp_path)))
+    assert job_secrets(spec) == {"LC_SECRET_HF_TOKEN": TOKEN, "LC_SECRET_Wandb_Api_Key": f"w-{TOKEN}"}
+    job = build_job(deploy(resolve(Asked(model="tiny"), spec)), spec)
+    assert TOKEN not in job.script and "${LC_SECRET_HF_TOKEN}" in job.script
+    assert TOKEN not in json.dumps(job.as_dict(script=True))
+
+
+@pytest.mark.parametrize("name", ["HF_TOKEN", "OPENAI_API_KEY", "DB_PASSWORD", "GITHUB_PAT", "X_JWT", "KEY", "A_PWD"])
+def test_secret_looking_names(name: str) -> None:
+    from lc_cluster import validate
+
+    assert validate.SECRET_ENV.fullmatch(name)
+
+
+@pytest.mark.parametrize("name", ["TOKENIZERS_PARALLELISM", "NCCL_IB_PKEY", "HF_HOME", "VLLM_USE_V1", "PATH"])
+def test_names_that_are_not_secrets(name: str) -> None:
+    from lc_cluster import validate
+
+    assert not validate.SECRET_ENV.fullmatch(name)
+
+
+def test_the_record_and_the_log_hide_runtime_env_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LC_SECRET_HF_TOKEN", TOKEN)
+    monkeypatch.setenv("LC_API_KEY", KEY)
+    path = tmp_path / "node-0.cmd.json"
+    node_tools.record(str(path), "0", "10.0.0.1", "serve", "0", "1", "0", f"HF_TOKEN={TOKEN}", "vllm", f"--k={KEY}")
+    text = path.read_text()
+    assert TOKEN not in text and KEY not in text
+    assert json.loads(text)["env"]["HF_TOKEN"] == "${LC_SECRET_HF_TOKEN}"
+    log = tmp_path / "node-0.log"
+    tool = [sys.executable, str(Path(node_tools.__file__)), "redact", str(log)]
+    subprocess.run(tool, input=f"t={TOKEN} k={KEY}".encode(), check=True, timeout=30)
+    assert log.read_text() == "t=${LC_SECRET_HF_TOKEN} k=${LC_API_KEY}"
