@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from lc_cluster.bench.client import run_client
 from lc_cluster.catalog.loader import load_catalog
 from lc_cluster.cluster import ClusterFile, load_cluster
 from lc_cluster.engines import get_engine
@@ -23,7 +22,6 @@ from lc_cluster.paths import state_home
 # An answer shorter than this share of the tokens asked for (EOS ignored) means the engine cut it: a KV transfer that
 # failed, a decode engine that lost its prefill, a limit set too low.
 _SHORT = 0.9
-_PERCENTILES = ("p50", "p90", "p99")
 
 
 @dataclass(frozen=True)
@@ -121,53 +119,23 @@ def run(
     engine = get_engine(client)
     model = load_catalog().model(record.model)
     path = _client_path(cluster, client, client_venv)
-    with tempfile.TemporaryDirectory(prefix="lc-bench-") as work:
-        result_file = f"{work}/result.json"
-        argv = engine.bench_argv(endpoint, model.source, tokenizer or model.source, load, result_file)
-        # The key goes to the client in its environment (both clients read OPENAI_API_KEY), never in its argv.
-        env = {**os.environ, "PATH": ":".join([*path, os.environ.get("PATH", "")])}
-        key = record.api_key()
-        if key:
-            env["OPENAI_API_KEY"] = key
-        if cluster.paths.model_cache:
-            env["HF_HOME"] = cluster.paths.model_cache
-        if cluster.paths.offline:
-            env["HF_HUB_OFFLINE"] = "1"
-        prefix = ["nsenter", f"--net=/run/netns/{cluster.login_netns}"] if cluster.login_netns else []
-        try:
-            done = subprocess.run([*prefix, *argv], env=env, capture_output=True, text=True, timeout=timeout_s,
-                                  check=False)  # fmt: skip
-        except FileNotFoundError:
-            raise LcError(f"{argv[0]} not found: install {client}'s benchmark client, or pass --client-venv") from None
-        except subprocess.TimeoutExpired:
-            raise LcError(f"the benchmark did not finish within {timeout_s} s") from None
-        try:
-            text = Path(result_file).read_text().strip().splitlines()[-1]
-            doc: dict[str, Any] = json.loads(text)
-            if not isinstance(doc, dict):
-                raise ValueError("not a result object")
-        except (OSError, IndexError, ValueError):
-            tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-            raise LcError(f"the benchmark client wrote no result (exit {done.returncode}): {tail[0][:300]}") from None
-    gpus = record.gpus or record.nodes * cluster.gpus_per_node
-    # Each request's error, "" where it succeeded; the client's traceback or the server's reason ends in its last line.
-    errors = [e.strip().splitlines()[-1] for e in doc.get("errors") or [] if isinstance(e, str) and e.strip()]
+    # The key goes to the client in its environment (both clients read OPENAI_API_KEY), never in its argv.
+    env = {**os.environ, "PATH": ":".join([*path, os.environ.get("PATH", "")])}
+    key = record.api_key()
+    if key:
+        env["OPENAI_API_KEY"] = key
+    if cluster.paths.model_cache:
+        env["HF_HOME"] = cluster.paths.model_cache
+    if cluster.paths.offline:
+        env["HF_HUB_OFFLINE"] = "1"
+    prefix = ["nsenter", f"--net=/run/netns/{cluster.login_netns}"] if cluster.login_netns else []
+    figures = run_client(engine, endpoint, model.source, tokenizer or model.source, load, env, prefix, timeout_s)
     result = BenchResult(
         job_id=record.job_id, model=record.model, engine=record.engine, client=client, scenario=name, load=load,
-        gpus=gpus, completed=int(doc.get("completed", 0)),
-        failed=int(doc.get("failed", load.prompts - int(doc.get("completed", 0)))),
-        output_tokens=int(doc.get("total_output_tokens", 0)), duration_s=float(doc.get("duration", 0.0)),
-        latency_ms={f"{m}_{p}": _percentile(doc, m, p) for m in ("ttft", "tpot", "itl") for p in _PERCENTILES},
-        output_tokens_per_s=float(doc.get("output_throughput", 0.0)), date=time.time(),
-        gpu_hour_usd=cluster.gpu_hour_usd, first_error=errors[0][:300] if errors else None,
+        gpus=record.gpus or record.nodes * cluster.gpus_per_node, **asdict(figures), date=time.time(),
+        gpu_hour_usd=cluster.gpu_hour_usd,
     )  # fmt: skip
     history_path().parent.mkdir(parents=True, exist_ok=True)
     with history_path().open("a") as f:
         f.write(json.dumps(result.as_dict()) + "\n")
     return result
-
-
-def _percentile(doc: dict[str, Any], metric: str, p: str) -> float | None:
-    """vLLM writes p50_ttft_ms; SGLang's client writes the median as median_ttft_ms."""
-    value = doc.get(f"{p}_{metric}_ms", doc.get(f"median_{metric}_ms") if p == "p50" else None)
-    return float(value) if value is not None else None

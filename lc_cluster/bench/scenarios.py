@@ -12,6 +12,8 @@ from lc_cluster.errors import LcError
 SCENARIOS = {
     "chat-short": BenchLoad(input_len=256, output_len=128, prompts=64, concurrency=16),
     "long-context": BenchLoad(input_len=32768, output_len=512, prompts=16, concurrency=4),
+    # Many short requests at once: decode throughput, where CUDA graphs and compile settings show.
+    "decode-heavy": BenchLoad(input_len=512, output_len=128, prompts=256, concurrency=64),
     # The LongCat-Flash seeds' serving setting: 5000-token contexts.
     "seed-5k": BenchLoad(input_len=5000, output_len=500, prompts=64, concurrency=32),
 }
@@ -23,10 +25,10 @@ CHAT_TEMPLATE_TOKENS = 64
 _LENGTHS = ("input_len", "output_len")
 
 
-def load(name: str, **overrides: int | None) -> BenchLoad:
-    """The scenario, with what the options change (None: the scenario's own)."""
+def load(name: str, option: str = "--scenario", **overrides: int | None) -> BenchLoad:
+    """The scenario (given with OPTION), with what the options change (None: the scenario's own)."""
     if name not in SCENARIOS:
-        raise LcError(f"--scenario {name!r}: give one of {', '.join(SCENARIOS)}")
+        raise LcError(f"{option} {name!r}: give one of {', '.join(SCENARIOS)}")
     given = {k: v for k, v in overrides.items() if v is not None}
     bad = [k for k, v in given.items() if v < 1]
     if bad:

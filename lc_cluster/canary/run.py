@@ -13,13 +13,14 @@ import subprocess
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, NoReturn
 
+from lc_cluster.bench.client import run_client
 from lc_cluster.deployment import Asked, Deployment, Process, deploy, resolve
 from lc_cluster.engines import Engine
-from lc_cluster.engines.base import API_KEY_CONFIG, key_file_text, reads_key_file
+from lc_cluster.engines.base import API_KEY_CONFIG, BenchLoad, key_file_text, reads_key_file
 from lc_cluster.errors import LcError
 from lc_cluster.host import pids_in_group
 from lc_cluster.http_client import chat, completion
@@ -50,6 +51,8 @@ class CanaryResult:
     log: str = ""
     """The log of the process that failed first, or the entry process's."""
     logs: dict[str, str] = field(default_factory=dict)
+    bench: dict[str, Any] | None = None
+    """The engine's benchmark client's figures against it, where asked for (ClientFigures)."""
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -106,12 +109,14 @@ def build_model(python: str, model_dir: Path, source: str, mtp: bool) -> None:
 
 
 def run_local(
-    deployment: Deployment, python: str, out: Path, timeout_s: int, gpus_here: int | None = None
-) -> CanaryResult:
+    deployment: Deployment, python: str, out: Path, timeout_s: int, gpus_here: int | None = None,
+    bench: BenchLoad | None = None,
+) -> CanaryResult:  # fmt: skip
     """Every process of the plan, here: each node's GPUs are the next ones of this machine (node 1 of a 2 x 1 plan
     gets GPU 1), every address is 127.0.0.1. The engines start together; the router only once they all answer.
     With fewer GPUS_HERE than the plan needs, the plan's GPUs wrap around them, and the engines that share one split
-    its memory (the only flag the canary adds)."""
+    its memory (the only flag the canary adds). With BENCH, the engine's own benchmark client then sends that load
+    (from PYTHON's folder, or PATH), so a setting's cost is measured on the same start."""
     key = "lck-canary-" + secrets.token_urlsafe(16)
     fill = {"${NODE_IP}": "127.0.0.1", "${HEAD_IP}": "127.0.0.1", "${LC_API_KEY}": key, "${LC_JOB_DIR}": str(out)}
 
@@ -162,9 +167,16 @@ def run_local(
                 return result
         result.seconds_to_ready = round(time.monotonic() - started, 1)
         endpoint = f"http://127.0.0.1:{deployment.entry_port}"
-        result.answer = chat(endpoint, "Say hello.", key, max_tokens=16)["answer"]
+        answered = chat(endpoint, "Say hello.", key, max_tokens=16)
+        result.answer = answered["answer"]
         result.generated = completion(endpoint, "The quick brown fox", key, max_tokens=16)
         result.passed = True
+        if bench is not None:
+            source = deployment.plan.model.source
+            folder = [str(Path(python).parent)] if os.sep in python else []
+            env = {**os.environ, "OPENAI_API_KEY": key, "PATH": os.pathsep.join([*folder, os.environ.get("PATH", "")])}
+            figures = run_client(deployment.engine, endpoint, answered["model"], source, bench, env)
+            result.bench = asdict(figures)
     except LcError as exc:
         result.error = str(exc)
     finally:

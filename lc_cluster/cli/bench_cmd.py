@@ -11,18 +11,14 @@ from lc_cluster.cli import options as o
 from lc_cluster.cli.output import console, emit_json, table
 from lc_cluster.schemas import versioned
 
-Count = Annotated[int | None, typer.Option(min=1, help="Override the scenario's value.")]
-
 
 def bench(
     job: Annotated[str | None, typer.Argument(help="The job id (see 'lc-cluster status').")] = None,
-    scenario: Annotated[
-        str, typer.Option("--scenario", "-s", help="chat-short, long-context or seed-5k (5000-token contexts).")
-    ] = "chat-short",
-    input_len: Count = None,
-    output_len: Count = None,
-    prompts: Count = None,
-    concurrency: Count = None,
+    scenario: Annotated[str, typer.Option("--scenario", "-s", help=o.SCENARIO_HELP)] = "chat-short",
+    input_len: o.BenchCount = None,
+    output_len: o.BenchCount = None,
+    prompts: o.BenchCount = None,
+    concurrency: o.BenchCount = None,
     client: Annotated[
         str | None, typer.Option("--client", help="Whose benchmark client: vllm or sglang; default: the job's engine.")
     ] = None,

@@ -39,6 +39,14 @@ def canary(
         typer.Option("--config", exists=True, dir_okay=False, help="The model's config.json, where none is built in."),
     ] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Folder for the model and the engine log.")] = None,
+    bench: Annotated[
+        str | None,
+        typer.Option("--bench", help="Once it answers, load it with the engine's benchmark client: " + o.SCENARIO_HELP),
+    ] = None,
+    input_len: o.BenchCount = None,
+    output_len: o.BenchCount = None,
+    prompts: o.BenchCount = None,
+    concurrency: o.BenchCount = None,
     as_json: o.JsonFlag = False,
 ) -> None:
     """Serve a shrunken copy of MODEL with exactly the flags its plan uses, here; exit 1 with the engine's first
@@ -48,6 +56,7 @@ def canary(
     import sys
     from dataclasses import replace
 
+    from lc_cluster.bench import scenarios
     from lc_cluster.canary.run import build_model, model_source, plan_canary, run_local
     from lc_cluster.catalog import load_catalog
     from lc_cluster.errors import LcError
@@ -59,6 +68,16 @@ def canary(
     model, engine, gpu, nodes, gpus = asked.model, asked.engine, asked.gpu, asked.nodes, asked.gpus_per_node
     spec = load_catalog(asked.model_files).model(model)
     skip = tuple(skip_quirk or ())
+    load = None
+    if bench is not None:
+        lengths = {"input_len": input_len, "output_len": output_len}
+        load = scenarios.load(bench, "--bench", **lengths, prompts=prompts, concurrency=concurrency)
+        # The shrunken copy keeps the model's context; a recipe's --max-model-len is checked as bench does.
+        load = scenarios.fit(
+            load, spec.architecture.max_context, given=[k for k, v in lengths.items() if v is not None]
+        )
+    elif any(v is not None for v in (input_len, output_len, prompts, concurrency)):
+        raise LcError("--input-len, --output-len, --prompts and --concurrency shape --bench's load: give --bench too")
     # Refusals (quirks, floors, a bad --skip-quirk, no config) come before anything is written.
     plan_canary(asked, (out or Path(tempfile.gettempdir())) / "model", skip)
     source = model_source(spec.family, spec.dtype, config)
@@ -70,13 +89,20 @@ def canary(
     err = console(stderr=True)
     shape = f"{nodes} x {gpus}" if nodes > 1 else str(gpus)
     with err.status(f"canary: {spec.name} on {shape} x {gpu} with {engine}, waiting for it to answer"):
-        result = run_local(deployment, python, folder, timeout, gpus_here)
+        result = run_local(deployment, python, folder, timeout, gpus_here, load)
     if as_json:
         emit_json(result.as_dict())
     elif result.passed:
         console().print(
             f"canary passed: ready in {result.seconds_to_ready} s; answered {result.answer!r}", markup=False
         )
+        if result.bench is not None:
+            b = result.bench
+            console().print(
+                f"{bench}: {b['completed']} of {b['completed'] + b['failed']} requests, {b['output_tokens_per_s']:.0f} "
+                f"output tok/s, median TTFT {b['latency_ms']['ttft_p50']} ms, TPOT {b['latency_ms']['tpot_p50']} ms",
+                markup=False,
+            )
     else:
         err.print(f"canary failed: {result.error}", markup=False)
         for advice in result.advice:

@@ -55,6 +55,12 @@ WithAdvice = Annotated[
     ),
 ]
 
+BenchCount = Annotated[int | None, typer.Option(min=1, help="Override the scenario's value.")]
+
+SCENARIO_HELP = (
+    "chat-short, decode-heavy (256 short requests, 64 at once), long-context or seed-5k (5000-token contexts)."
+)
+
 # (name, annotation, default) of each plan option, in the order --help lists them.
 _PLAN_OPTIONS: list[tuple[str, Any, Any]] = [
     (

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from lc_cluster.bench.client import read_figures
 from lc_cluster.bench.run import BenchResult
 from lc_cluster.bench.scenarios import load
 from lc_cluster.catalog.loader import load_catalog
 from lc_cluster.doctor import checks
 from lc_cluster.doctor.checks import Expected
-from lc_cluster.errors import LcError
+from lc_cluster.errors import LcError, WorldError
 
 H100 = load_catalog().gpu("H100")
 
@@ -133,3 +136,51 @@ def test_the_collective_result_is_found_among_nccls_own_output(tmp_path: Any) ->
     (tmp_path / "collective.err").write_text("RuntimeError: NCCL error\n")
     failed = judge(DoctorRequest(cluster=cluster, gpu=H100, engine="vllm"), "7", tmp_path).fabric[0]
     assert failed.ok is False and "NCCL error" in failed.detail
+
+
+@pytest.mark.parametrize(
+    ("text", "wrong"),
+    [
+        ('{"completed": NaN}', "not JSON"),
+        ('{"completed": "yes"}', "completed='yes'"),
+        ('{"completed": true}', "completed=True"),
+        ('{"completed": 400, "failed": 0}', "400 completed and 0 failed requests of the 10 sent"),
+        ('{"completed": 10, "output_throughput": -1}', "output_throughput=-1"),
+        ('{"completed": 10, "duration": 1e999}', "duration=inf"),
+        ('{"completed": 2.5}', "not a whole number"),
+        ('{"completed": 10, "p99_ttft_ms": "fast"}', "p99_ttft_ms='fast'"),
+        ('{"completed": 10, "errors": "boom"}', "not a list"),
+        ("[1, 2]", "not an object"),
+    ],
+)
+def test_a_benchmark_result_from_outside_is_checked_before_it_is_believed(text: str, wrong: str) -> None:
+    with pytest.raises(WorldError, match=re.escape(wrong)):
+        read_figures(text, load("chat-short", prompts=10))
+
+
+def test_a_good_benchmark_result_reads_both_clients_names() -> None:
+    figures = read_figures(
+        '{"completed": 9, "failed": 1, "total_output_tokens": 1152, "duration": 2.0, "output_throughput": 576.0,'
+        ' "median_ttft_ms": 40.5, "p99_ttft_ms": 90, "errors": ["", "Traceback\\nValueError: boom"]}',
+        load("chat-short", prompts=10),
+    )
+    assert (figures.completed, figures.failed, figures.first_error) == (9, 1, "ValueError: boom")
+    assert figures.latency_ms["ttft_p50"] == 40.5 and figures.latency_ms["ttft_p99"] == 90.0
+    assert figures.latency_ms["tpot_p50"] is None
+
+
+def test_a_benchmark_client_that_exits_non_zero_fails_the_run(tmp_path: Path) -> None:
+    from lc_cluster.bench.client import run_client
+    from lc_cluster.engines import get_engine
+
+    client = tmp_path / "vllm"
+    # It writes a perfect result, then exits 1: the exit wins.
+    client.write_text(
+        "#!/bin/sh\nwhile [ $# -gt 0 ]; do\n"
+        "  case $1 in --result-dir) d=$2;; --result-filename) f=$2;; esac; shift\ndone\n"
+        'echo \'{"completed": 10, "total_output_tokens": 1280}\' > "$d/$f"\necho "CUDA error" >&2\nexit 1\n'
+    )
+    client.chmod(0o755)
+    with pytest.raises(WorldError, match="exited with 1: CUDA error"):
+        run_client(get_engine("vllm"), "http://127.0.0.1:9", "m", "m", load("chat-short", prompts=10),
+                   {"PATH": f"{tmp_path}:/usr/bin:/bin"})  # fmt: skip
