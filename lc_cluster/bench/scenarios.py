@@ -3,7 +3,7 @@ same tokens and runs compare."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import replace
 
 from lc_cluster.engines.base import BenchLoad
@@ -25,11 +25,11 @@ CHAT_TEMPLATE_TOKENS = 64
 _LENGTHS = ("input_len", "output_len")
 
 
-def load(name: str, option: str = "--scenario", **overrides: int | None) -> BenchLoad:
-    """The scenario (given with OPTION), with what the options change (None: the scenario's own)."""
+def load(name: str, overrides: Mapping[str, int | None] | None = None, option: str = "--scenario") -> BenchLoad:
+    """The scenario (given with OPTION), with the OVERRIDES the options give (None: the scenario's own)."""
     if name not in SCENARIOS:
         raise LcError(f"{option} {name!r}: give one of {', '.join(SCENARIOS)}")
-    given = {k: v for k, v in overrides.items() if v is not None}
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
     bad = [k for k, v in given.items() if v < 1]
     if bad:
         raise LcError(f"--{bad[0].replace('_', '-')} must be at least 1")

@@ -52,7 +52,7 @@ def bench(
         return
 
     lengths = {"input_len": input_len, "output_len": output_len}
-    asked = scenarios.load(scenario, **lengths, prompts=prompts, concurrency=concurrency)
+    asked = scenarios.load(scenario, {**lengths, "prompts": prompts, "concurrency": concurrency})
     record = records.find(job, cluster_name(cluster))
     context = run.context_len(record)
     load = scenarios.fit(asked, context, given=[k for k, v in lengths.items() if v is not None])

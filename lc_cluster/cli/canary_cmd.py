@@ -71,7 +71,7 @@ def canary(
     load = None
     if bench is not None:
         lengths = {"input_len": input_len, "output_len": output_len}
-        load = scenarios.load(bench, "--bench", **lengths, prompts=prompts, concurrency=concurrency)
+        load = scenarios.load(bench, {**lengths, "prompts": prompts, "concurrency": concurrency}, "--bench")
         # The shrunken copy keeps the model's context; a recipe's --max-model-len is checked as bench does.
         load = scenarios.fit(
             load, spec.architecture.max_context, given=[k for k, v in lengths.items() if v is not None]

@@ -190,9 +190,9 @@ def test_the_context_is_the_planned_max_model_len_else_the_models(tmp_path: Path
 def test_the_scenarios_own_lengths_shrink_to_fit_the_context() -> None:
     chat = scenarios.load("chat-short")
     room = 256 - scenarios.CHAT_TEMPLATE_TOKENS
-    assert scenarios.fit(chat, 256, given=()) == scenarios.load("chat-short", input_len=128, output_len=64)
+    assert scenarios.fit(chat, 256, given=()) == scenarios.load("chat-short", {"input_len": 128, "output_len": 64})
     assert scenarios.fit(chat, 4096, given=()) == chat
-    given_in = scenarios.fit(scenarios.load("chat-short", input_len=150), 256, given=["input_len"])
+    given_in = scenarios.fit(scenarios.load("chat-short", {"input_len": 150}), 256, given=["input_len"])
     assert (given_in.input_len, given_in.output_len) == (150, room - 150)
     long = scenarios.fit(scenarios.load("long-context"), 4096, given=())
     assert long.input_len + long.output_len <= 4096 - scenarios.CHAT_TEMPLATE_TOKENS and long.output_len > 0
@@ -206,7 +206,7 @@ def test_lengths_given_that_do_not_fit_are_refused_with_the_lengths_that_do(
     asked: dict[str, int], given: list[str]
 ) -> None:
     with pytest.raises(LcError, match=r"--input-len 200.*256-token context.*--input-len \+ --output-len <= 192"):
-        scenarios.fit(scenarios.load("chat-short", **asked), 256, given=given)
+        scenarios.fit(scenarios.load("chat-short", asked), 256, given=given)
 
 
 def test_bench_refuses_lengths_over_the_jobs_context_with_exit_2(
@@ -231,6 +231,6 @@ def test_failed_requests_are_reported_with_the_clients_first_reason(
         return subprocess.CompletedProcess(argv, 0, "", "")
 
     monkeypatch.setattr(subprocess, "run", client)
-    load = scenarios.load("chat-short", prompts=4)
+    load = scenarios.load("chat-short", {"prompts": 4})
     result = run.run(_record(tmp_path), "chat-short", load)
     assert result.problems[0] == "4 of 4 requests failed (ValueError: max_tokens is too large)"

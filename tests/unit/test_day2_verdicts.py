@@ -65,7 +65,7 @@ def test_the_fabric_floor_comes_from_the_slowest_nodes_active_ports() -> None:
 def _result(**changes: Any) -> BenchResult:
     base: dict[str, Any] = {
         "job_id": "1", "model": "tiny", "engine": "vllm", "client": "vllm", "scenario": "chat-short",
-        "load": load("chat-short", prompts=10, output_len=100), "gpus": 8, "completed": 10, "failed": 0,
+        "load": load("chat-short", {"prompts": 10, "output_len": 100}), "gpus": 8, "completed": 10, "failed": 0,
         "output_tokens": 1000, "duration_s": 1.0, "latency_ms": {}, "output_tokens_per_s": 3600.0, "date": 0.0,
         "gpu_hour_usd": 2.0,
     }  # fmt: skip
@@ -91,7 +91,7 @@ def test_scenario_overrides_are_checked() -> None:
     with pytest.raises(LcError, match="--scenario"):
         load("nope")
     with pytest.raises(LcError, match="--concurrency"):
-        load("chat-short", concurrency=0)
+        load("chat-short", {"concurrency": 0})
 
 
 def test_the_real_h100_node_passes_every_check_that_applies() -> None:
@@ -155,14 +155,14 @@ def test_the_collective_result_is_found_among_nccls_own_output(tmp_path: Any) ->
 )
 def test_a_benchmark_result_from_outside_is_checked_before_it_is_believed(text: str, wrong: str) -> None:
     with pytest.raises(WorldError, match=re.escape(wrong)):
-        read_figures(text, load("chat-short", prompts=10))
+        read_figures(text, load("chat-short", {"prompts": 10}))
 
 
 def test_a_good_benchmark_result_reads_both_clients_names() -> None:
     figures = read_figures(
         '{"completed": 9, "failed": 1, "total_output_tokens": 1152, "duration": 2.0, "output_throughput": 576.0,'
         ' "median_ttft_ms": 40.5, "p99_ttft_ms": 90, "errors": ["", "Traceback\\nValueError: boom"]}',
-        load("chat-short", prompts=10),
+        load("chat-short", {"prompts": 10}),
     )
     assert (figures.completed, figures.failed, figures.first_error) == (9, 1, "ValueError: boom")
     assert figures.latency_ms["ttft_p50"] == 40.5 and figures.latency_ms["ttft_p99"] == 90.0
@@ -182,5 +182,5 @@ def test_a_benchmark_client_that_exits_non_zero_fails_the_run(tmp_path: Path) ->
     )
     client.chmod(0o755)
     with pytest.raises(WorldError, match="exited with 1: CUDA error"):
-        run_client(get_engine("vllm"), "http://127.0.0.1:9", "m", "m", load("chat-short", prompts=10),
+        run_client(get_engine("vllm"), "http://127.0.0.1:9", "m", "m", load("chat-short", {"prompts": 10}),
                    {"PATH": f"{tmp_path}:/usr/bin:/bin"})  # fmt: skip
