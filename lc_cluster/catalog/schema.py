@@ -152,6 +152,15 @@ class GpuFile(_Strict):
     gpus: tuple[GpuSpec, ...]
 
 
+class CheaperFix(_Strict):
+    """A fix that costs less than its quirk's own, measured to serve on RELEASES only: the rest of the quirk's range
+    keeps the quirk's fix until it is measured there."""
+
+    releases: tuple[str, ...] = Field(min_length=1)
+    args: tuple[str, ...] = Field(min_length=1)
+    cost: str = Field(description="what this fix costs, measured, against the quirk's own fix")
+
+
 class Quirk(_Strict):
     """A known engine defect: which releases, models and features it hits, what it looks like, what avoids it, and
     the evidence (a dated run on named hardware, or an upstream issue)."""
@@ -170,6 +179,8 @@ class Quirk(_Strict):
     symptom: str
     evidence: str
     instead: str | None = Field(default=None, description="refuse: what to do instead")
+    cost: str | None = Field(default=None, description="fix: what the fix costs, measured (throughput, start time)")
+    cheaper: CheaperFix | None = None
 
     @field_validator("versions")
     @classmethod

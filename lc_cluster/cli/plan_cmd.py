@@ -71,8 +71,9 @@ def plan(asked: Asked, cluster: str | None, as_json: o.JsonFlag = False) -> None
     for quirk in p.quirks:
         what = {"fix": "applied", "advise": "not applied, try if hit"}[quirk.action]
         change = " ".join([*quirk.args, *(f"{k}={v}" for k, v in quirk.env.items())]) or "no known fix"
+        cost = f" Cost: {quirk.cost}." if quirk.cost else ""
         out.print(f"Quirk {quirk.id} ({what}: {change}): {quirk.symptom}. Evidence: {quirk.evidence} "
-                  f"({verified_note(quirk, p.engine_version)}).", markup=False)  # fmt: skip
+                  f"({verified_note(quirk, p.engine_version)}).{cost}", markup=False)  # fmt: skip
     if p.api_key:
         out.print("API key: required; serve makes one per job, 0600 in the state directory, and ask sends it.")
     else:

@@ -10,15 +10,23 @@ from lc_cluster.errors import PlanRefused
 
 
 def matching(quirks: tuple[Quirk, ...], engine: str, version: str, family: str, mtp: bool) -> list[Quirk]:
+    """The entries that hit this plan, each with the fix for this very release (its cheaper fix where measured)."""
     release = Version(version)
     return [
-        q
+        for_release(q, version)
         for q in quirks
         if q.engine == engine
         and family in q.families
         and SpecifierSet(q.versions).contains(release, prereleases=True)
         and (q.when == "always" or mtp)
     ]
+
+
+def for_release(quirk: Quirk, version: str) -> Quirk:
+    cheaper = quirk.cheaper
+    if cheaper is None or version not in cheaper.releases:
+        return quirk
+    return quirk.model_copy(update={"args": cheaper.args, "cost": cheaper.cost, "cheaper": None})
 
 
 def verified_note(quirk: Quirk, version: str) -> str:
@@ -36,6 +44,7 @@ def quirk_doc(quirk: Quirk, version: str) -> dict[str, object]:
         "env": dict(quirk.env),
         "symptom": quirk.symptom,
         "evidence": quirk.evidence,
+        "cost": quirk.cost,
         "verified": verified_note(quirk, version),
     }
 

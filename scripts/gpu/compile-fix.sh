@@ -2,14 +2,16 @@
 # On a lent GPU machine (no registry), with the engine brought along (bring-vllm.sh, engine-site.sh): what each way
 # around LongCat-Flash's compile defect (longcat-zero-expert-compile) costs, on one vLLM release. Each setting is a
 # canary of the plan with that setting instead of the table's, then the decode-heavy load through vLLM's own
-# benchmark client (256 requests of 512 in / 128 out, 64 at once) on the same start. Output under $OUT/VERSION/.
-# Usage: VLLM_VERSION=0.23.0 SETTINGS="eager fdo full" bash scripts/gpu/compile-fix.sh
+# benchmark client (256 requests of 512 in / 128 out, 64 at once) on the same start; "table" is the plan's own fix.
+# Every file (the canary's --json, its stderr, the engine log's tail, the machine's facts) goes into one tarball,
+# $OUT/compile-fix-VERSION.tgz (a call brings back 8 files at most); a line per setting is printed.
+# Usage: VLLM_VERSION=0.23.0 SETTINGS="table eager fdo" bash scripts/gpu/compile-fix.sh
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-/tmp/compile-fix-out}
 version=${VLLM_VERSION:-0.22.0}
-out=$OUT/$version
-mkdir -p "$out"
+out=/tmp/compile-fix/$version
+rm -rf "$out" && mkdir -p "$out" "$OUT"
 source scripts/gpu/engine-site.sh || exit 1
 if [ "$version" != 0.22.0 ]; then source scripts/gpu/engine-overlay.sh "$version" || exit 1; fi
 { date -u; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader; python3 -V
@@ -20,7 +22,7 @@ for setting in ${SETTINGS:-eager fdo full}; do
     eager) fix=(--engine-arg=--enforce-eager) ;;
     fdo) fix=('--engine-arg=--compilation-config={"mode":0,"cudagraph_mode":"FULL_DECODE_ONLY"}') ;;
     full) fix=('--engine-arg=--compilation-config={"mode":0,"cudagraph_mode":"FULL"}') ;;
-    table) fix=() ;;
+    table) fix=() ;;  # the plan's own fix, whatever the quirk table holds for this release
     *) echo "unknown setting $setting" >&2; exit 2 ;;
   esac
   skip=(--skip-quirk longcat-zero-expert-compile)
@@ -29,6 +31,20 @@ for setting in ${SETTINGS:-eager fdo full}; do
   python3 -m lc_cluster canary longcat-flash-chat --engine-version "$version" --gpu H100-80G --with-advice \
     "${skip[@]}" "${fix[@]}" --bench decode-heavy --out "/tmp/cf-$version-$setting" \
     --ready-timeout "${CANARY_TIMEOUT:-300}" --json >"$out/$setting.json" 2>"$out/$setting.err"
-  echo "$version $setting: exit $? in $(($(date +%s) - start)) s"
+  code=$?
   tail -n 80 "/tmp/cf-$version-$setting/node-0.log" >"$out/$setting.log-tail.txt" 2>/dev/null
+  python3 - "$version" "$setting" "$code" "$(($(date +%s) - start))" "$out/$setting.json" <<'EOF' | tee -a "$out/summary.txt"
+import json, sys
+version, setting, code, took, path = sys.argv[1:]
+try:
+    doc = json.load(open(path))
+except (OSError, ValueError):
+    doc = {}
+bench = doc.get("bench") or {}
+lat = bench.get("latency_ms") or {}
+print(f"{version} {setting}: exit {code} in {took} s; ready {doc.get('seconds_to_ready')} s; "
+      f"{bench.get('completed')} done {bench.get('failed')} failed; {bench.get('output_tokens_per_s')} out tok/s; "
+      f"TPOT p50 {lat.get('tpot_p50')} ms; TTFT p50 {lat.get('ttft_p50')} ms; error {str(doc.get('error'))[:200]}")
+EOF
 done
+tar czf "$OUT/compile-fix-$version.tgz" -C /tmp/compile-fix "$version"

@@ -84,9 +84,10 @@ def test_the_canary_uses_the_plans_quirks_and_can_leave_one_out(tmp_path: Path) 
     assert "--moe-backend" not in plan_canary(asked, tmp_path).processes[0].command.argv
     asked = replace(asked, quirk_advice=True)
     argv = plan_canary(asked, tmp_path).processes[0].command.argv
-    assert "--enforce-eager" in argv and "--moe-backend" in argv
+    assert "--compilation-config" in argv and "--moe-backend" in argv
     without = plan_canary(asked, tmp_path, skip=("longcat-zero-expert-compile",))
-    assert "--enforce-eager" not in without.processes[0].command.argv
+    assert "--compilation-config" not in without.processes[0].command.argv
+    assert "--enforce-eager" in plan_canary(replace(asked, engine_version="0.20.2"), tmp_path).processes[0].command.argv
     with pytest.raises(LcError, match="no such quirk"):
         plan_canary(asked, tmp_path, skip=("no-such-quirk",))
     assert model_source("longcat-flash", "bf16", None) == "longcat_flash"

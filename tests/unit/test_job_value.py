@@ -147,6 +147,8 @@ LAYERS: dict[str, set[str]] = {
         "validate",
         "jobs",
         "host",
+        # canary --bench runs the engine's own client (bench.client) on the canary it started; bench needs no canary.
+        "bench",
     },
     "provision": {"host", "errors", "paths"},
     "bench": {"engines", "planning", "catalog", "cluster", "jobs", "errors", "paths", "schemas"},

@@ -21,12 +21,29 @@ def _ids(doc: dict[str, object]) -> list[str]:
 def test_a_measured_release_gets_the_fix_on_every_node_with_its_evidence() -> None:
     doc = plan_json("longcat-flash-chat", "--gpu", "H800-80G", "--nodes", "2", "--engine-version", "0.22.0")
     assert _ids(doc) == ["longcat-zero-expert-compile", "longcat-flashinfer-jit"]
-    assert all("--enforce-eager" in p["argv"] for p in doc["processes"])
+    # 0.22.0 was measured with the cheaper fix: compilation off, CUDA graphs kept, on every node; eager nowhere.
+    for process in doc["processes"]:
+        at = process["argv"].index("--compilation-config")
+        assert process["argv"][at + 1] == '{"mode":0,"cudagraph_mode":"FULL"}'
+        assert "--enforce-eager" not in process["argv"]
     # Advice is shown, not applied.
     assert not any("--moe-backend" in p["argv"] for p in doc["processes"])
     assert not any("VLLM_USE_FLASHINFER_SAMPLER" in p["env"] for p in doc["processes"])
     compile_fix = doc["quirks"][0]
     assert compile_fix["verified"] == "measured on 0.22.0" and "H100" in compile_fix["evidence"]
+    assert compile_fix["args"] == ["--compilation-config", '{"mode":0,"cudagraph_mode":"FULL"}']
+    assert "19,010" in compile_fix["cost"] and "2.6x" in compile_fix["cost"]
+    assert all(q["cost"] is None for q in doc["quirks"][1:])  # advice has no measured cost
+
+
+def test_releases_where_the_cheaper_fix_was_not_run_keep_eager_and_say_what_it_costs() -> None:
+    for release in ("0.20.2", "0.22.1", "0.23.1"):
+        doc = plan_json(*FP8, "--engine-version", release)
+        assert "--enforce-eager" in doc["processes"][0]["argv"], release
+        assert "--compilation-config" not in doc["processes"][0]["argv"], release
+        assert "2.6x slower" in doc["quirks"][0]["cost"] and "(0.22.0, 0.23.0)" in doc["quirks"][0]["cost"]
+    shown = cli("plan", *FP8, "--engine-version", "0.20.2")
+    assert shown.returncode == 0 and "Cost: decode about 2.6x slower than with CUDA graphs kept" in shown.stdout
 
 
 def test_releases_inside_a_range_but_not_run_say_so() -> None:
@@ -38,7 +55,8 @@ def test_releases_inside_a_range_but_not_run_say_so() -> None:
 
 def test_no_quirks_shows_the_raw_command() -> None:
     raw = plan_json(*FP8, "--engine-version", "0.22.0", "--no-quirks")
-    assert raw["quirks"] == [] and "--enforce-eager" not in raw["processes"][0]["argv"]
+    assert raw["quirks"] == [] and "--compilation-config" not in raw["processes"][0]["argv"]
+    assert "--enforce-eager" not in plan_json(*FP8, "--engine-version", "0.20.2", "--no-quirks")["processes"][0]["argv"]
 
 
 def test_releases_outside_every_range_and_other_models_are_untouched() -> None:
@@ -81,5 +99,9 @@ def test_every_entry_of_the_table_is_consistent() -> None:
         assert quirk.evidence.startswith("20") or "github.com" in quirk.evidence, f"{quirk.id}: a dated run or issue"
         if quirk.action == "fix":
             assert quirk.args or quirk.env, quirk.id
+            assert quirk.cost, f"{quirk.id}: a fix says what it costs"
+        if quirk.cheaper:
+            assert quirk.action == "fix" and set(quirk.cheaper.releases) <= set(quirk.verified), quirk.id
+            assert "docs/hardware/" in quirk.cheaper.cost, f"{quirk.id}: a cheaper fix names its measurement"
         if quirk.action == "refuse":
             assert quirk.instead and quirk.instead.startswith("use "), quirk.id
