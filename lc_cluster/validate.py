@@ -35,6 +35,8 @@ MODEL_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
 MODEL_REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]*")
 # Release numbers as engines publish them (0.33.0, 0.5.1.post3, 0.11.0rc1): no spaces, no newlines.
 VERSION = re.compile(r"[0-9]+(\.[0-9]+)*([.-]?(a|b|rc|post|dev)[0-9]*)*")
+# A Debian package name (Debian policy 5.6.1), optionally with apt's =VERSION or /RELEASE: never an option.
+DEB_PACKAGE = re.compile(r"[a-z0-9][a-z0-9+.-]+(=[A-Za-z0-9.+~:-]+|/[a-z0-9-]+)?", re.ASCII)
 
 
 def option(pattern: re.Pattern[str], flag: str, value: str | None, form: str) -> None:

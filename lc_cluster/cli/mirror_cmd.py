@@ -39,11 +39,22 @@ def build(
     """Collect the distribution packages the roles install (with all they need), vendor .debs and wheels."""
     import os
 
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    from lc_cluster import validate
     from lc_cluster.errors import LcError
     from lc_cluster.paths import cache_home, state_home
     from lc_cluster.provision import mirror
 
-    # Everything is checked before anything is written.
+    # Everything is checked before anything is written; a value that reads as an option (`-p --root X`) is refused,
+    # else a misplaced flag would start a download of hundreds of megabytes into the wrong folder.
+    for name in package or []:
+        validate.option(validate.DEB_PACKAGE, "--package", name, "a Debian package name such as rdma-core")
+    for requirement in wheel or []:
+        try:
+            Requirement(requirement)
+        except InvalidRequirement:
+            raise LcError(f"--wheel {requirement!r}: give a pip requirement such as 'vllm==0.22.0'") from None
     if os.path.exists(out) and not os.path.isdir(out):
         raise LcError(f"{out} is a file: give a directory for the mirror")
     bad = [str(d) for d in deb or [] if d.suffix != ".deb" or not d.is_file()]
