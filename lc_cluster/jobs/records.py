@@ -12,8 +12,11 @@ import re
 import secrets
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, get_type_hints
 
+import pydantic
+
+from lc_cluster import validate
 from lc_cluster.errors import LcError
 from lc_cluster.jobs.node_tools import Phase, write_json
 from lc_cluster.paths import state_home
@@ -141,7 +144,30 @@ def save(record: JobRecord) -> Path:
 
 
 _FIELDS = {f.name for f in fields(JobRecord)}
-_REQUIRED = {f.name for f in fields(JobRecord) if f.default is MISSING}
+_REQUIRED = {f.name for f in fields(JobRecord) if f.default is MISSING and f.default_factory is MISSING}
+# Strict: "submitted_at": "yesterday" or an integer job_id is a bad record, not a value to coerce (or to fail on later,
+# for every job, when the records are sorted or a path is built from them).
+_TYPES = {name: pydantic.TypeAdapter(hint) for name, hint in get_type_hints(JobRecord).items()}
+# The values a record's file names are built from (path, key_path, job_dir): nothing that leaves the folder.
+_NAMED_BY = {
+    "job_id": re.compile(r"[0-9]{0,18}"),
+    "token": re.compile(r"[A-Za-z0-9]{1,64}"),
+    "cluster": validate.CLUSTER_NAME,
+}
+
+
+def _parse(data: object) -> JobRecord:
+    if not isinstance(data, dict) or not _REQUIRED <= set(data) <= _FIELDS:
+        raise ValueError("not a job record")
+    for name, value in data.items():
+        try:
+            _TYPES[name].validate_python(value, strict=True)
+        except pydantic.ValidationError as exc:
+            raise ValueError(f"{name}: {exc.errors()[0]['msg']}") from None
+    record = JobRecord(**data)
+    for name, pattern in _NAMED_BY.items():
+        validate.check(pattern, name, getattr(record, name))
+    return record
 
 
 def scan() -> tuple[list[JobRecord], list[str]]:
@@ -150,11 +176,8 @@ def scan() -> tuple[list[JobRecord], list[str]]:
     records, problems = [], []
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         try:
-            data = json.loads(path.read_text())
-            if not isinstance(data, dict) or not _REQUIRED <= set(data) <= _FIELDS:
-                raise ValueError("not a job record")
-            records.append(JobRecord(**data))
-        except (OSError, ValueError, TypeError) as exc:
+            records.append(_parse(json.loads(path.read_text())))
+        except (OSError, ValueError) as exc:
             problems.append(f"{path}: skipped ({exc.__class__.__name__}: {str(exc)[:80]})")
     return sorted(records, key=lambda r: r.submitted_at), problems
 
@@ -175,9 +198,11 @@ def forget_cluster(cluster: str) -> int:
 
 
 def find(job_id: str, cluster: str | None = None) -> JobRecord:
-    matches = [r for r in all_records() if r.job_id == job_id and cluster in (None, r.cluster)]
+    found, problems = scan()
+    matches = [r for r in found if r.job_id == job_id and cluster in (None, r.cluster)]
     if not matches:
-        raise LcError(f"no job {job_id} started by lc-cluster here: 'lc-cluster status' lists them")
+        unread = f" ({len(problems)} unreadable records skipped)" if problems else ""
+        raise LcError(f"no job {job_id} started by lc-cluster here{unread}: 'lc-cluster status' lists them")
     if len(matches) > 1:
         clusters = ", ".join(r.cluster for r in matches)
         raise LcError(f"job {job_id} exists on several clusters ({clusters}): pass --cluster")

@@ -85,6 +85,40 @@ def test_broken_job_records_are_skipped_and_named(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
 
 
+def test_a_record_of_the_wrong_types_is_skipped_and_the_others_still_work(tmp_path: Path) -> None:
+    jobs = tmp_path / "state" / "jobs"
+    jobs.mkdir(parents=True)
+    good = {"job_id": "41", "token": "aa11", "cluster": "c", "cluster_file": "/nonexistent.yaml", "model": "tiny",
+            "engine": "vllm", "nodes": 1, "http_port": 8000, "log_dir": str(tmp_path / "logs"),
+            "submitted_at": 1.0}  # fmt: skip
+    (jobs / "c-41.json").write_text(json.dumps(good))
+    bad = {
+        "c-1.json": {**good, "job_id": "1", "submitted_at": "yesterday"},
+        "c-2.json": {**good, "job_id": 2},
+        "c-3.json": {**good, "job_id": "3", "nodes": "1"},
+        "c-4.json": {**good, "job_id": "4", "token": "../../../etc/x"},  # its key file would be outside the folder
+        "c-5.json": {**good, "job_id": "5", "cluster": "c\n"},
+    }
+    for name, data in bad.items():
+        (jobs / name).write_text(json.dumps(data))
+    env = {**os.environ, "LC_CLUSTER_STATE": str(tmp_path / "state")}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "lc_cluster", *args], env=env, capture_output=True, text=True,
+                              check=False)  # fmt: skip
+
+    done = run("status", "--json")
+    assert done.returncode == 0, done.stderr
+    assert [j["job_id"] for j in json.loads(done.stdout)["jobs"]] == ["41"]
+    for name in bad:
+        assert f"{jobs / name}: skipped" in done.stderr, done.stderr
+    # The job commands find the good record past the bad ones, and name a bad one as not there.
+    logs = run("logs", "41")
+    assert "internal error" not in logs.stderr and "no job 41" not in logs.stderr, logs.stderr
+    missing = run("logs", "2")
+    assert missing.returncode == 2 and "5 unreadable records skipped" in missing.stderr, missing.stderr
+
+
 def test_a_state_file_that_is_not_an_object_reads_as_no_phase(tmp_path: Path) -> None:
     from lc_cluster.jobs.node_tools import Phase
     from lc_cluster.jobs.records import JobRecord
