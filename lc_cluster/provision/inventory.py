@@ -17,6 +17,7 @@ import yaml
 
 from lc_cluster.errors import LcError
 from lc_cluster.provision.runner import ROLES, Vault, without_secret_env
+from lc_cluster.userfiles import check_yaml
 
 _TYPES: dict[str, tuple[type, ...]] = {"str": (str,), "int": (int,), "bool": (bool,), "dict": (dict,),
                                         "list": (list,), "raw": (object,)}  # fmt: skip
@@ -41,6 +42,8 @@ def load(path: Path, vault: Vault) -> dict[str, Any]:
     # os.path.exists is False where Path.exists raises (a name too long for the file system).
     if not os.path.exists(path):
         raise LcError(f"no inventory at {path}")
+    for yaml_file in _yaml_files(path):
+        check_yaml(yaml_file)
     # ansible-runner's own scratch folder would stay behind in /tmp, with the environment it ran in.
     with tempfile.TemporaryDirectory(prefix="lc-inventory-") as scratch, without_secret_env():
         out, err = get_inventory(
@@ -56,6 +59,22 @@ def load(path: Path, vault: Vault) -> dict[str, Any]:
         raise LcError(f"{path}: ansible cannot read this inventory: {detail}")
     result: dict[str, Any] = out if isinstance(out, dict) else json.loads(out)
     return result
+
+
+_VARS_DIRS = ("group_vars", "host_vars")
+
+
+def _yaml_files(path: Path) -> list[Path]:
+    """The YAML files Ansible reads for this inventory: the file or the folder's files, and the group_vars/ and
+    host_vars/ beside it (files there may have no extension)."""
+    folder = path if path.is_dir() else path.parent
+    candidates = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for vars_dir in _VARS_DIRS:
+        candidates += sorted(p for p in (folder / vars_dir).rglob("*") if p.is_file())
+    return [
+        p for p in dict.fromkeys(candidates)
+        if p.suffix in (".yml", ".yaml", ".json") or (not p.suffix and any(d in p.parts for d in _VARS_DIRS))
+    ]  # fmt: skip
 
 
 # A Python warning as the warnings module prints it: "file.py:18: SomeWarning: text", then the source line, indented.

@@ -23,9 +23,14 @@ HOSTILE = st.one_of(
     ]),
     st.text(max_size=40),
 )  # fmt: skip
+# Nine levels of nine aliases: 387 million values once expanded, from 400 bytes.
+ALIAS_BOMB = b"l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + b"".join(
+    b"l%d: &l%d [%s]\n" % (i, i, b", ".join([b"*l%d" % (i - 1)] * 9)) for i in range(1, 9)
+)
 FILE_BYTES = st.one_of(
     st.sampled_from(
-        [b"\xff\xfe\x00", b"[1, 2]", b"name: [", b"a: b\n" * 3, b"", b"{{", b"!!python/object:os.system x"]
+        [b"\xff\xfe\x00", b"[1, 2]", b"name: [", b"a: b\n" * 3, b"", b"{{", b"!!python/object:os.system x",
+         ALIAS_BOMB, b"a: &a [1, *a]\n", b"name: x\nname: y\n"]
     ),
     st.binary(max_size=200),
 )  # fmt: skip
@@ -97,6 +102,7 @@ def _commands(value: str, file: Path) -> list[list[str]]:
         ["canary", value],
         ["up", "-i", value, "--check"],
         ["inventory", "check", "-i", value],
+        ["inventory", "check", "-i", str(file)],
         ["mirror", "build", str(file.with_suffix(".d")), "--deb", value],
         ["mirror", "build", value, "--root", str(file.parent)],
         ["sandbox", "status", "--name", value],

@@ -37,10 +37,13 @@ def copy_example(tmp_path: Path) -> Path:
 
 
 def with_vars(tmp_path: Path, text: str) -> Path:
-    """The example inventory with more lines in its group_vars/all.yml."""
+    """The example inventory with more lines in its group_vars/all.yml, each replacing the example's own line of that
+    variable (a key given twice is refused)."""
     inventory = copy_example(tmp_path)
     vars_file = inventory / "group_vars" / "all.yml"
-    vars_file.write_text(vars_file.read_text() + text)
+    given = {line.split(":")[0] for line in text.splitlines() if line and not line.startswith(" ")}
+    kept = [line for line in vars_file.read_text().splitlines(keepends=True) if line.split(":")[0] not in given]
+    vars_file.write_text("".join(kept) + text)
     return inventory
 
 
