@@ -55,8 +55,25 @@ class Slurm(_Strict):
     def _extra(cls, v: tuple[str, ...]) -> tuple[str, ...]:
         for option in v:
             if not validate.SBATCH_OPTION.fullmatch(option):
-                raise ValueError(f"{option!r} is not an sbatch option like --exclusive or --constraint=h100")
+                raise ValueError(f"{option!r} is not an sbatch option like --constraint=h100 or --reservation=maint")
+            name = option.split("=", 1)[0]
+            # sbatch (getopt_long) also takes any unambiguous prefix of a long option: --nod=4 is --nodes=4.
+            managed = next((m for m in _MANAGED_SBATCH if m == name or (len(name) > 3 and m.startswith(name))), None)
+            if managed is not None:
+                hint = _MANAGED_SBATCH[managed] or "lc-cluster sets it from the plan; remove it"
+                raise ValueError(f"{option!r} would change what lc-cluster sets ({managed}): {hint}")
         return v
+
+
+# The batch script's own options (its header and sbatch's command line), with where to set each instead.
+_MANAGED_SBATCH = {
+    "--nodes": "use serve's --nodes", "--partition": "use slurm.partition", "--account": "use slurm.account",
+    "--qos": "use slurm.qos", "--time": "use slurm.time_limit", "--exclude": "use serve's --exclude",
+    "--output": "use paths.log_dir", "--error": "use paths.log_dir", "--chdir": "", "--job-name": "",
+    "--ntasks": "", "--ntasks-per-node": "", "--gres": "", "--gpus": "", "--gpus-per-node": "", "--gpus-per-task": "",
+    "--exclusive": "", "--oversubscribe": "", "--share": "", "--wrap": "", "--comment": "", "--export": "",
+    "--export-file": "", "--array": "", "--parsable": "", "--open-mode": "", "--hetjob": "", "--container": "",
+}  # fmt: skip
 
 
 class Network(_Strict):
@@ -128,6 +145,8 @@ class Runtime(_Strict):
     def _env(cls, v: dict[str, str]) -> dict[str, str]:
         for key in v:
             _check(validate.ENV_NAME, "environment variable name", key)
+            if key.startswith(validate.MANAGED_ENV_PREFIXES):
+                raise ValueError(f"{key} is the batch script's own (LC_*, SLURM_*): remove it")
         return v
 
 

@@ -12,7 +12,7 @@ from packaging.version import Version
 from lc_cluster import validate
 from lc_cluster.catalog import Catalog, ModelSpec, load_catalog
 from lc_cluster.engines import ENGINES, Engine, NodeCommand, get_engine
-from lc_cluster.engines.base import API_KEY, HEAD_IP, NODE_IP, check_user_args, ip_of_node
+from lc_cluster.engines.base import API_KEY, HEAD_IP, NODE_IP, check_added, ip_of_node
 from lc_cluster.errors import LcError, PlanRefused
 from lc_cluster.placement import place
 from lc_cluster.planning import (
@@ -303,8 +303,10 @@ def deploy(request: PlanRequest) -> Deployment:
 
 
 def _commands(engine: Engine, plan: Plan, head: str = HEAD_IP) -> tuple[NodeCommand, ...]:
+    _check_additions(engine, plan)
     commands = [_with_quirks(c, plan) for c in engine.build(plan)]
-    check_user_args(engine, commands, plan.request.engine_args)
+    planned = {a for c in commands for a in c.argv if a.startswith("-")}
+    check_added(engine, "--engine-arg", plan.request.engine_args, {}, planned)
     return tuple(
         replace(
             c,
@@ -314,6 +316,19 @@ def _commands(engine: Engine, plan: Plan, head: str = HEAD_IP) -> tuple[NodeComm
         )
         for c in commands
     )
+
+
+def _check_additions(engine: Engine, plan: Plan) -> None:
+    """Every other source of engine arguments and environment, by the same guard as --engine-arg: the model's recipe
+    (a user's model file as much as the catalog's) and the fixes of known defects."""
+    recipe, where = plan.recipe, f"model {plan.model.name!r}, {plan.request.engine}"
+    pd = recipe.pd
+    parts = (("", recipe.args, recipe.env), (".pd", pd.args, pd.env), (".pd.prefill", pd.prefill.args, pd.prefill.env),
+             (".pd.decode", pd.decode.args, pd.decode.env))  # fmt: skip
+    for name, args, env in parts:
+        check_added(engine, f"{where}{name}", args, env)
+    for quirk in plan.quirks:
+        check_added(engine, f"the fix of {quirk.id}", quirk.args, quirk.env)
 
 
 def _with_quirks(command: NodeCommand, plan: Plan) -> NodeCommand:

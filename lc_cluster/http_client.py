@@ -18,8 +18,17 @@ from lc_cluster.errors import LcError
 _TIMEOUT_S = 120
 # An answer of 64 tokens is a few KB; a server that sends more is not the engine.
 _MAX_BYTES = 1024 * 1024
-# Endpoints are cluster-internal addresses: an operator's HTTP(S)_PROXY must not carry them.
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """urllib would follow a redirect with every header, the bearer key too, to wherever it points."""
+
+    def redirect_request(self, *args: Any) -> None:
+        return None
+
+
+# Endpoints are cluster-internal addresses: an operator's HTTP(S)_PROXY must not carry them, nor a redirect the key.
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
 
 
 _KEY_ENV = "LC_API_KEY"
@@ -36,6 +45,12 @@ def _call(url: str, api_key: str | None, body: dict[str, Any] | None = None) -> 
             raw = response.read(_MAX_BYTES + 1)
     except urllib.error.HTTPError as exc:
         detail = _printable(exc.read(300).decode(errors="replace"))
+        if 300 <= exc.code < 400:
+            where = _printable(str(exc.headers.get("Location", "")))[:200]
+            raise LcError(
+                f"{url} answered {exc.code}, a redirect to {where!r}: not followed, the job's key goes only to the "
+                "job's own endpoint; is something else listening on its port?"
+            ) from None
         hint = ": the job's API key is not the one in lc-cluster's state directory" if exc.code == 401 else ""
         raise LcError(f"{url} answered {exc.code}: {detail}{hint}") from None
     except (urllib.error.URLError, OSError) as exc:

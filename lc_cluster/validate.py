@@ -18,6 +18,8 @@ NODE_PATH = re.compile(r"/([A-Za-z0-9._/+@-]|%N)*")
 HOSTLIST = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(\[[0-9,-]+\])?(,[A-Za-z0-9][A-Za-z0-9._-]*(\[[0-9,-]+\])?)*")
 SLURM_TIME = re.compile(r"(\d+-)?\d{1,2}(:\d{2}){0,2}|\d+")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# The batch script's own variables and Slurm's: nothing from a cluster file, a model file or a fix may set them.
+MANAGED_ENV_PREFIXES = ("LC_", "SLURM_")
 # An environment name that says its value is a secret (HF_TOKEN, WANDB_API_KEY, DB_PASSWORD, GITHUB_PAT, ...), in
 # upper case: such a value is never shown, recorded or written into a script.
 SECRET_ENV = re.compile(r"(.*_)?(TOKEN|KEY|SECRET|PASSWORD|PASSWD|PASS|PWD|PAT|JWT|CREDENTIALS?)(_.*)?", re.ASCII)

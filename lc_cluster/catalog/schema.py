@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from lc_cluster import validate
 
@@ -23,6 +23,25 @@ ENGINE_NAMES: tuple[str, ...] = get_args(EngineName)
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _env_name(name: str) -> str:
+    if not validate.ENV_NAME.fullmatch(name):
+        raise ValueError(f"{name!r} is not an environment variable name (letters, digits, '_'; not a digit first)")
+    return name
+
+
+Env = dict[Annotated[str, AfterValidator(_env_name)], str]
+"""Environment a recipe or fix adds to every node's command; which names it may not set is the engines' to say."""
+
+
+def _release(version: str) -> str:
+    if not validate.VERSION.fullmatch(version):
+        raise ValueError(f"{version!r} is not a release number such as 0.22.0")
+    return version
+
+
+Release = Annotated[str, AfterValidator(_release)]
 
 
 class Architecture(_Strict):
@@ -52,14 +71,14 @@ class SglangMtp(_Strict):
 
 class RoleArgs(_Strict):
     args: tuple[str, ...] = ()
-    env: dict[str, str] = Field(default_factory=dict)
+    env: Env = Field(default_factory=dict)
 
 
 class PdRecipe(_Strict):
     """What a prefill/decode deployment adds to the recipe: on both roles, on each, and to each connector's config."""
 
     args: tuple[str, ...] = ()
-    env: dict[str, str] = Field(default_factory=dict)
+    env: Env = Field(default_factory=dict)
     prefill: RoleArgs = Field(default_factory=RoleArgs)
     decode: RoleArgs = Field(default_factory=RoleArgs)
     kv_transfer_extra: dict[str, dict[str, Any]] = Field(
@@ -68,12 +87,12 @@ class PdRecipe(_Strict):
 
 
 class EngineRecipe(_Strict):
-    min_version: str
-    guide_version: str | None = Field(default=None, description="the version the upstream guide was written for")
+    min_version: Release
+    guide_version: Release | None = Field(default=None, description="the version the upstream guide was written for")
     parallelism: Parallelism
     expert_parallel: bool = False
     args: tuple[str, ...] = ()
-    env: dict[str, str] = Field(default_factory=dict)
+    env: Env = Field(default_factory=dict)
     pd: PdRecipe = Field(default_factory=PdRecipe)
 
 
@@ -156,7 +175,7 @@ class CheaperFix(_Strict):
     """A fix that costs less than its quirk's own, measured to serve on RELEASES only: the rest of the quirk's range
     keeps the quirk's fix until it is measured there."""
 
-    releases: tuple[str, ...] = Field(min_length=1)
+    releases: tuple[Release, ...] = Field(min_length=1)
     args: tuple[str, ...] = Field(min_length=1)
     cost: str = Field(description="what this fix costs, measured, against the quirk's own fix")
 
@@ -168,14 +187,14 @@ class Quirk(_Strict):
     id: str
     engine: EngineName
     versions: str = Field(description="PEP 440 specifiers of the releases it applies to, e.g. '>=0.22.0,<0.25.0'")
-    verified: tuple[str, ...] = Field(description="the releases it was measured on; the rest of the range is not")
+    verified: tuple[Release, ...] = Field(description="the releases it was measured on; the rest of the range is not")
     families: tuple[str, ...]
     when: Literal["always", "mtp"] = "always"
     action: Literal["fix", "advise", "refuse"] = Field(
         description="fix: args/env applied to the plan; advise: shown, not applied; refuse: the plan is refused"
     )
     args: tuple[str, ...] = ()
-    env: dict[str, str] = Field(default_factory=dict)
+    env: Env = Field(default_factory=dict)
     symptom: str
     evidence: str
     instead: str | None = Field(default=None, description="refuse: what to do instead")

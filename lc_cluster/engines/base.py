@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from packaging.version import Version
 
+from lc_cluster import validate
 from lc_cluster.errors import LcError
 from lc_cluster.planning import EngineRules, Fabric, KvWiring, Plan
 
@@ -67,7 +68,9 @@ class BenchLoad:
 
 class Engine(EngineRules, Protocol):
     managed_flags: frozenset[str]
-    """Flags lc-cluster sets from the plan; --engine-arg may not set them."""
+    """Flags lc-cluster sets from the plan, or whose value the plan assumes: nothing added may set them."""
+    managed_env: frozenset[str]
+    """The engine's variables lc-cluster sets (its key, each node's address, KV side channels): nothing added may."""
     kv_connectors: dict[str, str]
     """The KV connectors of prefill/decode deployments, each with the first release that has it."""
     default_kv_connector: str
@@ -101,19 +104,24 @@ class Engine(EngineRules, Protocol):
         to RESULT_FILE as JSON."""
 
 
-def check_user_args(engine: Engine, commands: Iterable[NodeCommand], user_args: Iterable[str]) -> None:
-    """Extra engine arguments may add to the command, never change what lc-cluster planned and wired."""
-    planned = {a for c in commands for a in c.argv if a.startswith("-")}
-    guarded = planned | {f.replace("_", "-") for f in engine.managed_flags}
-    for arg in user_args:
+def check_added(
+    engine: Engine, source: str, args: Iterable[str], env: Mapping[str, str], planned: Iterable[str] = ()
+) -> None:
+    """Arguments and environment from outside the planner (--engine-arg, a model's recipe, a defect's fix) may add
+    to a command, never change what lc-cluster plans and wires: the engine's managed flags and variables, and for
+    --engine-arg also every flag the plan already gives (PLANNED)."""
+    guarded = {*planned, *(f.replace("_", "-") for f in engine.managed_flags)}
+    plan_options = "use the plan options (--tp, --dp, --ep, --pp, --port, --mtp) instead"
+    hint = plan_options if planned else f"remove it from {source}"
+    for arg in args:
         flag = arg.split("=", 1)[0].replace("_", "-")
         # argparse also takes any unambiguous prefix of a long flag (--tensor-parallel for --tensor-parallel-size).
         prefix = flag.startswith("--") and len(flag) > 3 and any(g.startswith(flag) for g in guarded)
         if flag in guarded or prefix:
-            raise LcError(
-                f"--engine-arg {arg!r} would change what lc-cluster plans ({flag}): use the plan options "
-                "(--tp, --dp, --ep, --pp, --port, --mtp) instead"
-            )
+            raise LcError(f"{source} {arg!r} would change what lc-cluster plans ({flag}): {hint}")
+    for name in env:
+        if name in MANAGED_ENV or name in engine.managed_env or name.startswith(validate.MANAGED_ENV_PREFIXES):
+            raise LcError(f"{source} sets {name}, which lc-cluster sets for the job itself: remove it from {source}")
 
 
 def served_context(engine: Engine, argv: list[str], model_context: int) -> int:
@@ -169,6 +177,11 @@ def left_to_facts(fabric: Fabric, *extra: str) -> tuple[str, ...]:
     pinned = fabric_env(fabric)
     return tuple(s for s in (*NIC_SETTINGS, *extra) if s not in pinned and not (fabric.ib_hca and s in _HCA_LISTS))
 
+
+# What every job's nodes get from lc-cluster whatever the engine: the search path, the routers' key, the NICs (from
+# the cluster file or each node's facts), besides the batch script's own (validate.MANAGED_ENV_PREFIXES). An engine
+# adds its own (managed_env).
+MANAGED_ENV = frozenset({"PATH", "HOME", "LD_PRELOAD", "OPENAI_API_KEY", "NCCL_IB_GID_INDEX", *NIC_SETTINGS})
 
 # Settings that name HCAs: a pinned NCCL_IB_HCA pins them all.
 _HCA_LISTS = frozenset({"UCX_NET_DEVICES", "--disaggregation-ib-device"})

@@ -70,8 +70,11 @@ class Sglang:
             "--enable-ep-moe", "--nnodes", "--node-rank", "--dist-init-addr", "--port", "--model", "--model-path",
             "--host", "--pipeline-parallel-size", "--data-parallel-size", "--expert-parallel-size",
             "--disaggregation-mode", "--disaggregation-transfer-backend", "--disaggregation-bootstrap-port",
+            # The share of memory the plan's memory table assumes.
+            memory_flag,
         }
     )  # fmt: skip
+    managed_env = frozenset({"SGLANG_HOST_IP"})
 
     def recipe(self, model: ModelSpec) -> SglangRecipe | None:
         return model.engines.sglang

@@ -67,7 +67,7 @@ class Vllm:
     api_key_since = "0.10.0"
     managed_flags = frozenset(
         {
-            # The job's API key (never in argv) and, for SGLang, the config file that carries it.
+            # The job's API key (never in argv).
             "--api-key",
             "--tensor-parallel-size", "-tp", "--pipeline-parallel-size", "-pp", "--data-parallel-size", "-dp",
             "--data-parallel-size-local", "--data-parallel-start-rank", "--data-parallel-rank",
@@ -75,8 +75,18 @@ class Vllm:
             "--nnodes", "--node-rank",
             "--master-addr", "--master-port", "--port", "--host", "--speculative-config", "--kv-transfer-config",
             "--data-parallel-backend", "--no-enable-expert-parallel",
+            # A YAML file of any of these flags (the key too); the share of memory the plan's memory table assumes;
+            # a socket instead of the planned port; how the ranks run and share the load, which the plan decides.
+            "--config", memory_flag, "--uds", "--distributed-executor-backend", "--data-parallel-hybrid-lb",
+            "--data-parallel-external-lb", "--data-parallel-multi-port-external-lb",
             # vLLM's short aliases of these (a test derives them from vLLM's own parser: none may be missing).
-            "-dpl", "-dpa", "-dpr", "-dpp", "-dpb", "-dpn", "-ep", "-n", "-r", "-sc",
+            "-dpl", "-dpa", "-dpr", "-dpp", "-dpb", "-dpn", "-dph", "-dpe", "-dpm", "-ep", "-n", "-r", "-sc",
+        }
+    )  # fmt: skip
+    managed_env = frozenset(
+        {
+            "VLLM_API_KEY", "VLLM_HOST_IP", "VLLM_ENGINE_READY_TIMEOUT_S", "VLLM_NIXL_SIDE_CHANNEL_HOST",
+            "VLLM_NIXL_SIDE_CHANNEL_PORT", "VLLM_MOONCAKE_BOOTSTRAP_PORT", "UCX_NET_DEVICES",
         }
     )  # fmt: skip
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import shlex
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -215,7 +216,8 @@ def _run(
         roles_path=[str(ROLES)],
         tags=options.tags,
         limit=options.limit,
-        cmdline=" ".join(cmdline) or None,
+        # ansible-runner splits this string as a shell would: each argument quoted, so a path with a space stays one.
+        cmdline=shlex.join(cmdline) or None,
         event_handler=on_event,
         quiet=True,
         forks=options.forks,

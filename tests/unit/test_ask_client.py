@@ -88,3 +88,41 @@ def test_control_characters_are_shown_not_sent_and_proxies_are_not_used(
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
     answer = chat(serve, "hi")["answer"]
     assert answer == "ok\ufffd[2J\ufffd done"
+
+
+def test_a_redirect_is_not_followed_with_the_key() -> None:
+    """A server on the job's port that redirects elsewhere gets no second request: urllib would send the bearer key
+    along to the redirect's target."""
+    seen: list[str | None] = []
+
+    class Elsewhere(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.headers.get("Authorization"))
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(MODELS)))
+            self.end_headers()
+            self.wfile.write(MODELS)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    elsewhere = ThreadingHTTPServer(("127.0.0.1", 0), Elsewhere)
+    threading.Thread(target=elsewhere.serve_forever, daemon=True).start()
+    target = f"http://127.0.0.1:{elsewhere.server_address[1]}/v1/models"
+
+    class Redirects(Elsewhere):
+        def do_GET(self) -> None:
+            self.send_response(302)
+            self.send_header("Location", target)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    job = ThreadingHTTPServer(("127.0.0.1", 0), Redirects)
+    threading.Thread(target=job.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(LcError, match=r"answered 302, a redirect to .* not followed") as caught:
+            chat(f"http://127.0.0.1:{job.server_address[1]}", "hi", api_key="lck-secret")
+    finally:
+        job.shutdown()
+        elsewhere.shutdown()
+    assert seen == [] and "lck-secret" not in str(caught.value)

@@ -151,3 +151,16 @@ def test_a_librarys_deprecation_warning_does_not_crowd_out_ansibles_reason() -> 
     reason = _reason(warning * 3 + ansible)
     assert reason == "YAML parsing failed: did not find expected ',' or ']'. (at /inv/hosts.yml:5:1)"
     assert _reason("[ERROR]: no inventory\n") == "[ERROR]: no inventory"
+
+
+def test_a_vault_password_file_is_one_argument_whatever_its_name(tmp_path: Path) -> None:
+    """A path with a space and an option in it ('vp --list-hosts') reaches Ansible as that one file: split, it named
+    another file and added --list-hosts, and the run exited 0 without running."""
+    password = tmp_path / "vp --list-hosts"
+    password.write_text("pw\n")
+    env = {**os.environ, "LC_CLUSTER_STATE": str(tmp_path / "state")}
+    done = subprocess.run([sys.executable, "-m", "lc_cluster", "up", "-i", str(EXAMPLE), "--limit", "nosuchhost",
+                           "--vault-password-file", str(password), "--json"], capture_output=True, text=True, env=env,
+                          timeout=300, check=False)  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "no hosts to target" in json.loads(done.stdout)["error"]

@@ -102,7 +102,7 @@ LAYERS: dict[str, set[str]] = {
     "host": {"errors"},
     "catalog": {"errors", "paths", "strict", "validate", "userfiles"},
     "planning": {"catalog", "errors", "validate"},
-    "engines": {"planning", "catalog", "errors"},
+    "engines": {"planning", "catalog", "errors", "validate"},
     "routers": {"errors"},
     "cluster": {"planning", "catalog", "errors", "paths", "strict", "validate", "userfiles", "safe_files"},
     "placement": {"planning", "errors"},
@@ -150,7 +150,7 @@ LAYERS: dict[str, set[str]] = {
         # canary --bench runs the engine's own client (bench.client) on the canary it started; bench needs no canary.
         "bench",
     },
-    "provision": {"host", "errors", "paths"},
+    "provision": {"host", "errors", "paths", "userfiles"},
     "bench": {"engines", "planning", "catalog", "cluster", "jobs", "errors", "paths", "schemas"},
     "doctor": {
         "jobs",
