@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, NoReturn
 
+from lc_cluster import safe_files
 from lc_cluster.bench.client import run_client
 from lc_cluster.deployment import Asked, Deployment, Process, deploy, resolve
 from lc_cluster.engines import Engine
@@ -126,7 +127,8 @@ def run_local(
         return _OTHER_NODE.sub("127.0.0.1", value)
 
     if any(reads_key_file(p.command.argv) for p in deployment.processes):
-        (out / Path(API_KEY_CONFIG).name).write_text(key_file_text(key))
+        # 0600, as the batch script writes it on a node: the folder may be /tmp, readable by every user here.
+        safe_files.replace(out / Path(API_KEY_CONFIG).name, key_file_text(key), 0o600)
     launches = share_gpus(
         [local_launch(p, deployment, python, filled, gpus_here) for p in deployment.processes], deployment.engine
     )

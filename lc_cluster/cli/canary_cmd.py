@@ -3,6 +3,7 @@ the GPUs at hand, in minutes instead of a full load on many nodes."""
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -59,7 +60,7 @@ def canary(
     from lc_cluster.bench import scenarios
     from lc_cluster.canary.run import build_model, model_source, plan_canary, run_local
     from lc_cluster.catalog import load_catalog
-    from lc_cluster.errors import LcError
+    from lc_cluster.errors import LcError, WorldError
 
     if cluster is not None:
         raise LcError("the canary runs on this machine, not on a cluster: drop --cluster")
@@ -79,7 +80,16 @@ def canary(
     elif any(v is not None for v in (input_len, output_len, prompts, concurrency)):
         raise LcError("--input-len, --output-len, --prompts and --concurrency shape --bench's load: give --bench too")
     # Refusals (quirks, floors, a bad --skip-quirk, no config) come before anything is written.
-    plan_canary(asked, (out or Path(tempfile.gettempdir())) / "model", skip)
+    planned = plan_canary(asked, (out or Path(tempfile.gettempdir())) / "model", skip)
+    if shutil.which(python) is None:
+        raise LcError(f"--python {python}: no such interpreter: give the python that has {engine} installed")
+    # Without a device the engine would start, look for a GPU for minutes and fail far from the reason. Any index:
+    # a container given one GPU of eight may see only /dev/nvidia5.
+    if planned.plan.request.gpu.arch != "cpu" and not any(Path("/dev").glob("nvidia[0-9]*")):
+        raise WorldError(
+            f"this machine has no NVIDIA GPU (no /dev/nvidia<N>) for a {gpu} canary: run it on a GPU host, or give "
+            "--gpu CPU-SANDBOX with the engine's CPU build"
+        )
     source = model_source(spec.family, spec.dtype, config)
     folder = out or Path(tempfile.mkdtemp(prefix="lc-canary-"))
     folder.mkdir(parents=True, exist_ok=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import time
 from collections.abc import Callable
@@ -132,17 +133,23 @@ def load(record: JobRecord) -> list[dict[str, Any]]:
     except (OSError, ValueError, LcError):
         return []
     names = get_engine(record.engine).load_metrics
+    own = _own_targets(record)
     found = []
-    for group in groups:
-        labels = group.get("labels", {})
-        if labels.get("role") == "router":
+    for group in groups if isinstance(groups, list) else []:
+        labels = group.get("labels") if isinstance(group, dict) else None
+        if not isinstance(labels, dict) or labels.get("role") == "router":
             continue
-        for target in group.get("targets", []):
+        targets = group.get("targets")
+        for target in targets if isinstance(targets, list) else []:
             entry: dict[str, Any] = {
-                "role": labels.get("role"),
-                "instance": labels.get("lc_instance"),
-                "target": target,
+                "role": str(labels.get("role")),
+                "instance": str(labels.get("lc_instance")),
+                "target": str(target)[:80],
             }
+            if target not in own:
+                # The file is the job's, in a folder others may write: it must not send status's requests elsewhere.
+                found.append({**entry, "error": "not the address and port of one of the job's processes: not read"})
+                continue
             try:
                 samples = parse_metrics(metrics_via(netns, f"http://{target}/metrics"))
             except LcError as exc:
@@ -156,6 +163,16 @@ def load(record: JobRecord) -> list[dict[str, Any]]:
                 "kv_usage": max(values["kv_usage"]) if values["kv_usage"] else None,
             })  # fmt: skip
     return found
+
+
+def _own_targets(record: JobRecord) -> set[str]:
+    """IP:port of each process the job started: the node address it recorded, the port its plan gave it."""
+    ports = {p.get("name"): p.get("port") for p in record.plan.get("processes", [])}
+    return {
+        f"{p['ip']}:{ports[p['name']]}"
+        for p in processes(record)
+        if isinstance(ports.get(p["name"]), int) and re.fullmatch(r"\d{1,3}(\.\d{1,3}){3}", p["ip"])
+    }
 
 
 def parse_metrics(text: str) -> dict[str, list[float]]:

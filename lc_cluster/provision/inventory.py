@@ -7,6 +7,7 @@ import difflib
 import json
 import os
 import re
+import shlex
 import subprocess
 import tempfile
 from functools import cache
@@ -167,13 +168,21 @@ def _host_key_problem(host: str, variables: dict[str, Any]) -> str | None:
     known = re.search(r"UserKnownHostsFile=(\S+)", ssh_args)
     known_hosts = Path(known.group(1).strip("'\"")).expanduser() if known else Path.home() / ".ssh" / "known_hosts"
     address = str(variables.get("ansible_host", host))
-    port = int(variables.get("ansible_port", 22))
+    port_value = variables.get("ansible_port", 22)
+    if (
+        isinstance(port_value, bool)
+        or not re.fullmatch(r"[0-9]{1,5}", str(port_value))
+        or not 0 < int(port_value) < 65536
+    ):
+        return f"{host}: ansible_port {port_value!r} is not a port number (1-65535)"
+    port = int(port_value)
     entry = address if port == 22 else f"[{address}]:{port}"
     found = subprocess.run(["ssh-keygen", "-F", entry, "-f", str(known_hosts)], capture_output=True, check=False)
     if found.returncode == 0:
         return None
     return (
         f"{host}: no known host key for {entry} in {known_hosts}: compare its fingerprint with the console's, then "
-        f"'ssh-keyscan -p {port} {address} >> {known_hosts}' (or name another file with "
+        # Quoted: the line is for the user to paste, and ansible_host is the inventory's, not theirs.
+        f"'ssh-keyscan -p {port} {shlex.quote(address)} >> {shlex.quote(str(known_hosts))}' (or name another file with "
         "-o UserKnownHostsFile=... in ansible_ssh_common_args)"
     )

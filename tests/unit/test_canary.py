@@ -231,3 +231,39 @@ def test_plan_serve_and_canary_take_the_same_planning_options() -> None:
 def test_the_canary_refuses_a_cluster_before_anything_is_made(tmp_path: Path) -> None:
     done = cli("canary", "tiny", "--cluster", "prod", "--out", str(tmp_path / "c"))
     assert done.returncode == 2 and "drop --cluster" in done.stderr and not (tmp_path / "c").exists()
+
+
+def test_a_missing_interpreter_is_named_before_anything_is_made(tmp_path: Path) -> None:
+    out = str(tmp_path / "c")
+    done = cli("canary", "tiny", "--gpu", "CPU-SANDBOX", "--python", "/nonexistent/python", "--out", out)
+    assert done.returncode == 2 and "--python /nonexistent/python: no such interpreter" in done.stderr
+    assert not (tmp_path / "c").exists()
+
+
+@pytest.mark.skipif(any(Path("/dev").glob("nvidia[0-9]*")), reason="this machine has an NVIDIA GPU")
+def test_a_gpu_canary_on_a_machine_without_one_says_so(tmp_path: Path) -> None:
+    done = cli("canary", "longcat-flash-chat", "--python", sys.executable, "--out", str(tmp_path / "c"))
+    assert done.returncode == 1 and "this machine has no NVIDIA GPU" in done.stderr, done.stderr
+    assert not (tmp_path / "c").exists()
+
+
+def test_the_canarys_key_file_is_private(tmp_path: Path) -> None:
+    """SGLang reads the key from a file: the canary writes it 0600, never through a link, as a node's job does.
+    The 'engine' records the file's mode and exits."""
+    engine = tmp_path / "python3"
+    engine.write_text(f"#!/bin/sh\nstat -c %a {tmp_path}/out/api-key.yaml > {tmp_path}/mode\nexit 1\n")
+    engine.chmod(0o755)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "elsewhere").write_text("")
+    (tmp_path / "out" / "api-key.yaml").symlink_to(tmp_path / "elsewhere")  # planted: must be replaced, not written
+    script = (
+        "import sys; from pathlib import Path\n"
+        "from lc_cluster.canary.run import plan_canary, run_local\n"
+        "from lc_cluster.deployment import Asked\n"
+        "asked = Asked(model='longcat-flash-chat', gpu='H100-80G', gpus_per_node=1, engine='sglang')\n"
+        "out = Path(sys.argv[1])\n"
+        "run_local(plan_canary(asked, out / 'model'), sys.argv[2], out, timeout_s=60, gpus_here=1)\n"
+    )
+    subprocess.run([sys.executable, "-c", script, str(tmp_path / "out"), str(engine)], timeout=120, check=False)
+    assert (tmp_path / "mode").read_text().strip() == "600"
+    assert (tmp_path / "elsewhere").read_text() == ""

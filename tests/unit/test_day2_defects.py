@@ -35,8 +35,9 @@ def _record(tmp_path: Path, *, phase: str = "ready", argv: list[str] | None = No
     record = JobRecord(job_id="7", token="abc", cluster="t", cluster_file=_cluster_file(tmp_path), model="tiny",
                        engine="vllm", nodes=1, http_port=8000, log_dir=str(tmp_path / "logs"), submitted_at=0.0,
                        plan={"processes": [{"name": "node-0", "role": "serve", "instance": 0, "node": 0,
-                                            "argv": argv or TINY_ARGV}]})  # fmt: skip
+                                            "port": 8000, "argv": argv or TINY_ARGV}]})  # fmt: skip
     record.job_dir.mkdir(parents=True)
+    (record.job_dir / "node-0.cmd.json").write_text(json.dumps({"hostname": "n1", "node_ip": "10.0.0.1"}))
     (record.job_dir / "state.json").write_text(json.dumps({"phase": phase, "endpoint": "http://10.0.0.1:8000"}))
     scrape = [{"labels": {"role": "serve", "lc_instance": "0"}, "targets": ["10.0.0.1:8000"]}]
     (record.job_dir / "scrape.json").write_text(json.dumps(scrape))
@@ -110,6 +111,29 @@ def test_status_reads_the_metrics_of_a_serving_job(tmp_path: Path, monkeypatch: 
     monkeypatch.setattr(lifecycle, "metrics_via", lambda netns, url: "vllm:num_requests_running 3\n")
     [found] = lifecycle.describe(record)["load"]
     assert found["target"] == "10.0.0.1:8000" and found["running"] == 3
+
+
+@pytest.mark.parametrize(
+    "groups",
+    [[{"labels": {"role": "serve"}, "targets": [t]}] for t in ("18000", "evil.example:8000", "10.0.0.1:9999",
+                                                              "10.0.0.2:8000", 8000, None, "10.0.0.1:8000/x")]
+    + [{"a": 1}, [1, 2], [{"labels": "x", "targets": ["10.0.0.1:8000"]}], [{"labels": {}, "targets": "10.0.0.1:8000"}]],
+)  # fmt: skip
+def test_status_reads_metrics_only_from_the_jobs_own_processes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, groups: object
+) -> None:
+    """scrape.json lies in the job's folder, which others may write: a target that is not IP:port of one of the job's
+    processes is named, never fetched (http://18000/metrics was a request off the machine)."""
+    record = _record(tmp_path)
+    (record.job_dir / "scrape.json").write_text(json.dumps(groups))
+    monkeypatch.setattr(lifecycle, "backend_for", lambda r: _Slurm("RUNNING"))
+
+    def scrape(netns: str | None, url: str) -> str:
+        raise AssertionError(f"{url} fetched")
+
+    monkeypatch.setattr(lifecycle, "metrics_via", scrape)
+    for entry in lifecycle.describe(record)["load"]:
+        assert "not the address and port of one of the job's processes" in entry["error"]
 
 
 # 3. the job poll dumps the whole squeue --json

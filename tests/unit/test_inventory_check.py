@@ -164,3 +164,22 @@ def test_a_vault_password_file_is_one_argument_whatever_its_name(tmp_path: Path)
                           timeout=300, check=False)  # fmt: skip
     assert done.returncode == 1, done.stdout + done.stderr
     assert "no hosts to target" in json.loads(done.stdout)["error"]
+
+
+# The last two: full-width digits, and a YAML boolean.
+@pytest.mark.parametrize("port", ["twenty-two", "0", "70000", "\uff12\uff12", True])
+def test_a_port_that_is_no_port_is_named(tmp_path: Path, port: object) -> None:
+    inventory = copy_example(tmp_path)
+    (inventory / "host_vars").mkdir()
+    (inventory / "host_vars" / "gpu01.yml").write_text(f"ansible_port: {json.dumps(port)}\n")
+    result = cli("inventory", "check", "-i", str(inventory))
+    assert result.returncode == 2 and "gpu01: ansible_port" in result.stderr and "is not a port number" in result.stderr
+    assert "internal error" not in result.stderr
+
+
+def test_the_host_key_hint_quotes_what_the_inventory_gave(tmp_path: Path) -> None:
+    inventory = copy_example(tmp_path)
+    (inventory / "host_vars").mkdir()
+    (inventory / "host_vars" / "gpu01.yml").write_text("ansible_host: '10.0.0.99;touch /tmp/x'\n")
+    result = cli("inventory", "check", "-i", str(inventory))
+    assert result.returncode == 2 and "ssh-keyscan -p 22 '10.0.0.99;touch /tmp/x' >>" in result.stderr

@@ -147,6 +147,7 @@ LAYERS: dict[str, set[str]] = {
         "validate",
         "jobs",
         "host",
+        "safe_files",
         # canary --bench runs the engine's own client (bench.client) on the canary it started; bench needs no canary.
         "bench",
     },
