@@ -14,7 +14,7 @@ from lc_cluster.catalog.schema import EngineName
 from lc_cluster.errors import LcError
 from lc_cluster.paths import config_home
 from lc_cluster.planning.request import Fabric
-from lc_cluster.strict import describe
+from lc_cluster.strict import describe, parse
 from lc_cluster.userfiles import read_yaml
 
 # Names and paths that are not what the patterns allow (spaces, quotes, '$', newlines) are refused here rather than
@@ -253,7 +253,7 @@ def load_cluster(ref: str | None) -> ClusterFile:
         raise LcError(f"no cluster file at {path}: run 'lc-cluster init' to write one, or pass --cluster NAME|PATH")
     data = read_yaml(path)
     try:
-        cluster = ClusterFile.model_validate(data)
+        cluster = parse(ClusterFile, data)
     except ValidationError as exc:
         raise LcError(f"{path}: {describe(exc, ClusterFile)}") from None
     cluster._source = path.resolve()

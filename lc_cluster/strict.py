@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import difflib
+import json
 import types
 import typing
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def parse(model: type[Model], data: Any) -> Model:
+    """DATA, as read from a YAML file, as MODEL, strictly: no `true` for a count, no "off" for a switch, no "8" or
+    8.0 for a number (1e20 for a deadline). Through JSON, since pydantic's strict mode refuses the lists YAML gives
+    for tuples in Python input and takes them in JSON. Values JSON has no type for (YAML dates) become strings."""
+    return model.model_validate_json(json.dumps(data, default=str), strict=True)
 
 
 def _nested_model(annotation: Any) -> type[BaseModel] | None:

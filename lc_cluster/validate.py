@@ -8,16 +8,19 @@ import re
 
 from lc_cluster.errors import LcError
 
+# Every pattern is re.ASCII: \d would also take other scripts' digits (full-width ones), which Slurm and NCCL don't.
 # Slurm names, interface names, addresses: letters, digits and a few separators.
-NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@+-]*")
-CLUSTER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-PATH = re.compile(r"/[A-Za-z0-9._/+@-]*")
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@+-]{0,127}", re.ASCII)
+CLUSTER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", re.ASCII)
+PATH = re.compile(r"/[A-Za-z0-9._/+@-]*", re.ASCII)
 # A path on every node, where %N stands for the node's name (as in Slurm's file name patterns).
-NODE_PATH = re.compile(r"/([A-Za-z0-9._/+@-]|%N)*")
+NODE_PATH = re.compile(r"/([A-Za-z0-9._/+@-]|%N)*", re.ASCII)
 # A Slurm host list as sbatch --nodelist/--exclude take it: n1,n2 or gpu[01-04,07].
-HOSTLIST = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(\[[0-9,-]+\])?(,[A-Za-z0-9][A-Za-z0-9._-]*(\[[0-9,-]+\])?)*")
-SLURM_TIME = re.compile(r"(\d+-)?\d{1,2}(:\d{2}){0,2}|\d+")
-ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+HOSTLIST = re.compile(
+    r"[A-Za-z0-9][A-Za-z0-9._-]*(\[[0-9,-]+\])?(,[A-Za-z0-9][A-Za-z0-9._-]*(\[[0-9,-]+\])?)*", re.ASCII
+)
+SLURM_TIME = re.compile(r"(\d+-)?\d{1,2}(:\d{2}){0,2}|\d+", re.ASCII)
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
 # The batch script's own variables and Slurm's: nothing from a cluster file, a model file or a fix may set them.
 MANAGED_ENV_PREFIXES = ("LC_", "SLURM_")
 # An environment name that says its value is a secret (HF_TOKEN, WANDB_API_KEY, DB_PASSWORD, GITHUB_PAT, ...), in
@@ -25,18 +28,18 @@ MANAGED_ENV_PREFIXES = ("LC_", "SLURM_")
 SECRET_ENV = re.compile(r"(.*_)?(TOKEN|KEY|SECRET|PASSWORD|PASSWD|PASS|PWD|PAT|JWT|CREDENTIALS?)(_.*)?", re.ASCII)
 # What `sbatch --parsable` prints: the job id, then ";cluster" on a multi-cluster Slurm. ASCII digits only.
 SBATCH_ANSWER = re.compile(r"(?P<job_id>[0-9]+)(;[A-Za-z0-9._-]+)?", re.ASCII)
-SBATCH_OPTION = re.compile(r"--[a-z][a-z-]*(=[A-Za-z0-9._:,@+/=-]+)?")
+SBATCH_OPTION = re.compile(r"--[a-z][a-z-]*(=[A-Za-z0-9._:,@+/=-]+)?", re.ASCII)
 # NCCL's list syntax: mlx5_0,mlx5_1 or mlx5_0:1, optionally led by ^ (exclude) or = (exact).
-IB_HCA = re.compile(r"[=^]?[A-Za-z0-9_.-]+(:\d+)?(,[A-Za-z0-9_.-]+(:\d+)?)*")
+IB_HCA = re.compile(r"[=^]?[A-Za-z0-9_.-]+(:\d+)?(,[A-Za-z0-9_.-]+(:\d+)?)*", re.ASCII)
 # A registry reference (pyxis writes host#image), or an absolute path to an apptainer .sif file.
-IMAGE = re.compile(r"[A-Za-z0-9/][A-Za-z0-9._:/@#+-]*")
-MOUNT = re.compile(r"/[A-Za-z0-9._/+@-]*:/[A-Za-z0-9._/+@-]*")
+IMAGE = re.compile(r"[A-Za-z0-9/][A-Za-z0-9._:/@#+-]*", re.ASCII)
+MOUNT = re.compile(r"/[A-Za-z0-9._/+@-]*:/[A-Za-z0-9._/+@-]*", re.ASCII)
 # A hub id (org/name) or an absolute local path.
-MODEL_SOURCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*|/[A-Za-z0-9._/+-]+")
-MODEL_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
-MODEL_REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]*")
+MODEL_SOURCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*|/[A-Za-z0-9._/+-]+", re.ASCII)
+MODEL_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,99}", re.ASCII)
+MODEL_REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]*", re.ASCII)
 # Release numbers as engines publish them (0.33.0, 0.5.1.post3, 0.11.0rc1): no spaces, no newlines.
-VERSION = re.compile(r"[0-9]+(\.[0-9]+)*([.-]?(a|b|rc|post|dev)[0-9]*)*")
+VERSION = re.compile(r"[0-9]+(\.[0-9]+)*([.-]?(a|b|rc|post|dev)[0-9]*)*", re.ASCII)
 # A Debian package name (Debian policy 5.6.1), optionally with apt's =VERSION or /RELEASE: never an option.
 DEB_PACKAGE = re.compile(r"[a-z0-9][a-z0-9+.-]+(=[A-Za-z0-9.+~:-]+|/[a-z0-9-]+)?", re.ASCII)
 
@@ -54,9 +57,9 @@ def hostlist(flag: str, value: str | None) -> None:
 
 
 # One name of a host list, with its bracketed numbers: the commas inside the brackets separate numbers, not names.
-_HOST_ENTRY = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[([0-9,-]+)\])?")
+_HOST_ENTRY = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[([0-9,-]+)\])?", re.ASCII)
 # Numbers as Slurm reads them (an unsigned long), low to high.
-_HOST_RANGE = re.compile(r"([0-9]{1,18})(?:-([0-9]{1,18}))?")
+_HOST_RANGE = re.compile(r"([0-9]{1,18})(?:-([0-9]{1,18}))?", re.ASCII)
 # Slurm's own bound on the hosts of one range (MAX_RANGE): more is a typo, and would fill memory here.
 _MAX_HOSTS = 64 * 1024
 

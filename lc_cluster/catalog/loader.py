@@ -15,7 +15,7 @@ from lc_cluster import validate
 from lc_cluster.catalog.schema import GpuFile, GpuSpec, ModelSpec, Quirk, QuirkFile
 from lc_cluster.errors import CatalogError
 from lc_cluster.paths import config_home
-from lc_cluster.strict import describe
+from lc_cluster.strict import describe, parse
 from lc_cluster.userfiles import read_yaml
 
 BUILTIN = Path(__file__).parent
@@ -125,18 +125,18 @@ def _load(user_dirs: tuple[Path, ...], extra_files: tuple[Path, ...]) -> Catalog
     models: dict[str, ModelSpec] = {}
     for name in raw:
         try:
-            models[name] = ModelSpec.model_validate(_resolve(name, raw, origin, (name,)))
+            models[name] = parse(ModelSpec, _resolve(name, raw, origin, (name,)))
         except ValidationError as exc:
             raise CatalogError(f"{origin[name]}: {describe(exc, ModelSpec)}") from None
 
     gpu_path = BUILTIN / "gpus.yaml"
     try:
-        gpu_file = GpuFile.model_validate(_read_yaml(gpu_path))
+        gpu_file = parse(GpuFile, _read_yaml(gpu_path))
     except ValidationError as exc:
         raise CatalogError(f"{gpu_path}: {describe(exc, GpuFile)}") from None
     quirk_path = BUILTIN / "quirks.yaml"
     try:
-        quirk_file = QuirkFile.model_validate(_read_yaml(quirk_path))
+        quirk_file = parse(QuirkFile, _read_yaml(quirk_path))
     except ValidationError as exc:
         raise CatalogError(f"{quirk_path}: {describe(exc, QuirkFile)}") from None
     return Catalog(models=models, gpus={g.name: g for g in gpu_file.gpus}, quirks=quirk_file.quirks)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from lc_cluster.cli import options as o
-from lc_cluster.cli.output import console, emit_json, table
+from lc_cluster.cli.output import console, emit_json, literal, table
 from lc_cluster.schemas import versioned
 
 
@@ -82,7 +82,7 @@ def bench(
             markup=False,
         )
         for problem in result.problems:
-            console(stderr=True).print(f"[red]failed[/]: {problem}")
+            console(stderr=True).print(f"[red]failed[/]: {literal(problem)}")
     if plot is not None:
         from lc_cluster.bench.plot import plot as draw
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from lc_cluster.cli import options as o
-from lc_cluster.cli.output import console, emit_json, table
+from lc_cluster.cli.output import console, emit_json, literal, table
 from lc_cluster.schemas import versioned
 
 if TYPE_CHECKING:
@@ -33,15 +33,25 @@ def doctor(
         float | None,
         typer.Option("--min-busbw", min=0, help="All-reduce bus bandwidth floor, GB/s; default: from the HCAs."),
     ] = None,
-    timeout: Annotated[int, typer.Option("--timeout", min=30, help="Seconds the whole check may take.")] = 600,
+    timeout: Annotated[
+        int, typer.Option("--timeout", min=30, max=86400, help="Seconds the whole check may take.")
+    ] = 600,
+    dry_run: o.DryRun = False,
     as_json: o.JsonFlag = False,
 ) -> None:
     """Check nodes before serving: GPUs, driver and fabric manager, IB ports, peermem, limits, engine, weights, and
     the fabric's bandwidth. Exit 1 when a node or the fabric fails; prints the --exclude that leaves them out."""
-    report = check(
-        cluster, engine=engine, nodes=nodes, nodelist=nodelist, exclude=exclude, model_ref=model,
-        collective=collective, min_busbw_gbs=min_busbw, timeout_s=timeout,
-    )  # fmt: skip
+    options: dict[str, Any] = {
+        "engine": engine, "nodes": nodes, "nodelist": nodelist, "exclude": exclude, "model_ref": model,
+        "collective": collective, "min_busbw_gbs": min_busbw, "timeout_s": timeout,
+    }  # fmt: skip
+    if dry_run:
+        from lc_cluster.doctor.run import prepare, script
+
+        request, _ = prepare(cluster, **options)
+        typer.echo(script(request), nl=False)
+        return
+    report = check(cluster, **options)
     if as_json:
         emit_json(versioned("doctor", report.as_dict()), "doctor")
     else:
@@ -62,7 +72,9 @@ def check(cluster: str | None, **options: Any) -> Report:
 def show(report: Report) -> None:
     out = console()
     names = list(dict.fromkeys(c.name for found in report.nodes.values() for c in found))
-    mark = {True: "[green]ok[/]", False: "[red]FAIL[/]", None: "-"}
+    from rich.text import Text
+
+    mark = {True: Text("ok", style="green"), False: Text("FAIL", style="red"), None: "-"}
     rows = []
     for node, found in sorted(report.nodes.items()):
         by_name = {c.name: c for c in found}
@@ -71,11 +83,11 @@ def show(report: Report) -> None:
     for node, found in sorted(report.nodes.items()):
         for check in found:
             if check.ok is False:
-                out.print(f"[red]{node}: {check.name}[/]: {check.detail}. Fix: {check.fix}.")
+                out.print(f"[red]{literal(node)}: {check.name}[/]: {literal(check.detail)}. Fix: {literal(check.fix)}.")
     for check in report.fabric:
         colour = {True: "green", False: "red", None: "yellow"}[check.ok]
-        fix = f" Fix: {check.fix}." if check.fix else ""
-        out.print(f"[{colour}]fabric[/]: {check.detail}.{fix}")
+        fix = f" Fix: {literal(check.fix)}." if check.fix else ""
+        out.print(f"[{colour}]fabric[/]: {literal(check.detail)}.{fix}")
     if report.failing:
         out.print(f"Leave them out: lc-cluster serve ... --exclude {','.join(report.failing)}", markup=False)
     else:

@@ -117,11 +117,14 @@ def ask(
     job: JobArg,
     prompt: Annotated[str, typer.Argument(help="The question.")],
     cluster: o.ClusterOpt = None,
+    timeout: Annotated[
+        int, typer.Option("--timeout", min=1, max=3600, help="Seconds to wait for each of the server's answers.")
+    ] = 120,
     as_json: o.JsonFlag = False,
 ) -> None:
     """Send one chat request to the job's endpoint and print the answer."""
     from lc_cluster.cluster import cluster_name, load_cluster
-    from lc_cluster.errors import LcError
+    from lc_cluster.errors import LcError, WorldError
     from lc_cluster.http_client import chat_via
     from lc_cluster.jobs import records
 
@@ -129,7 +132,9 @@ def ask(
     endpoint = record.endpoint()
     if not endpoint:
         raise LcError(f"job {job} is not ready yet: 'lc-cluster status {job}' shows where it is")
-    result = chat_via(load_cluster(record.cluster_file).login_netns, endpoint, prompt, record.api_key())
+    result = chat_via(load_cluster(record.cluster_file).login_netns, endpoint, prompt, record.api_key(), timeout)
+    if not result["answer"].strip():
+        raise WorldError(f"job {job} answered with no text ({endpoint}): 'lc-cluster logs {job}' shows why")
     if as_json:
         emit_json(versioned("ask", {"job_id": job, "endpoint": endpoint, **result}), "ask")
     else:

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 from lc_cluster.cli.output import json_mode
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.", callback=json_mode)]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the batch script; submit nothing.")]
 ModelFiles = Annotated[
     list[Path] | None,
     typer.Option("--model-file", help="Extra model file(s) to add to the catalog.", exists=True, dir_okay=False),

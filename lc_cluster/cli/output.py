@@ -55,12 +55,27 @@ def shell_line(env: Mapping[str, str], argv: Iterable[str], literal_args: Iterab
     )
 
 
+def literal(text: object) -> str:
+    """Text from outside (a node's output, a client's error, a record) for a Rich line with markup of its own:
+    its brackets printed, not read as markup ('[/bold]' would raise), its control characters shown, not acted upon."""
+    from rich.markup import escape
+
+    from lc_cluster.http_client import printable
+
+    return escape(printable(str(text)))
+
+
 def table(title: str, columns: list[str], rows: Iterable[Iterable[object]]) -> None:
     from rich.table import Table
+    from rich.text import Text
+
+    from lc_cluster.http_client import printable
 
     t = Table(title=title, title_justify="left")
     for column in columns:
         t.add_column(column)
     for row in rows:
-        t.add_row(*(str(cell) for cell in row))
+        # A string is shown as it is, never read as markup (cells hold what nodes and records said); a cell with a
+        # style of ours comes as a Text.
+        t.add_row(*(cell if isinstance(cell, Text) else Text(printable(str(cell))) for cell in row))
     console().print(t)

@@ -8,7 +8,7 @@ import typer
 
 from lc_cluster.cli import doctor_cmd
 from lc_cluster.cli import options as o
-from lc_cluster.cli.output import console, emit_json
+from lc_cluster.cli.output import console, emit_json, literal
 
 if TYPE_CHECKING:
     from lc_cluster.deployment import Asked
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 def serve(
     asked: Asked,
     cluster: str | None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the batch script; submit nothing.")] = False,
+    dry_run: o.DryRun = False,
     no_wait: Annotated[bool, typer.Option("--no-wait", help="Submit and return at once.")] = False,
     exclude: doctor_cmd.Exclude = None,
     preflight: Annotated[
@@ -77,7 +77,7 @@ def serve(
     if as_json:
         emit_json(result, "serve")
     elif not outcome.ready:
-        err.print(f"[red]job {record.job_id} failed[/]: {outcome.message}")
+        err.print(f"[red]job {record.job_id} failed[/]: {literal(outcome.message)}")
         if outcome.log_tail:
             err.print(f"last lines of {outcome.failed_where}'s log:", markup=False)
             err.print("\n".join("  " + line for line in outcome.log_tail), markup=False)

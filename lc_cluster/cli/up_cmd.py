@@ -8,12 +8,18 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from lc_cluster.cli.options import JsonFlag
-from lc_cluster.cli.output import console, emit_json, table
+from lc_cluster.cli.output import console, emit_json, literal, table
 
 if TYPE_CHECKING:
     from lc_cluster.provision.runner import Vault
 
-InventoryOpt = Annotated[Path, typer.Option("--inventory", "-i", help="Ansible inventory (file or directory).")]
+InventoryOpt = Annotated[
+    Path,
+    typer.Option(
+        "--inventory", "-i",
+        help="Ansible inventory (file or directory). An executable file is a dynamic inventory: Ansible runs it.",
+    ),
+]  # fmt: skip
 VaultFileOpt = Annotated[
     Path | None,
     typer.Option("--vault-password-file", exists=True, dir_okay=False, help="Opens the inventory's vaulted values."),
@@ -51,8 +57,8 @@ def up(
 
         def progress(host: str, status: str, task: str) -> None:
             if status in ("failed", "unreachable"):
-                err.print(f"[red]{host}: {status}[/] {task}")
-            live.update(f"{host}: {task} ({status})")
+                err.print(f"[red]{literal(host)}: {status}[/] {literal(task)}")
+            live.update(f"{literal(host)}: {literal(task)} ({status})")
 
         result = run_playbook(playbook, inventory, options, progress)
     if as_json:

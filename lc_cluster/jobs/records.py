@@ -148,11 +148,16 @@ _REQUIRED = {f.name for f in fields(JobRecord) if f.default is MISSING and f.def
 # Strict: "submitted_at": "yesterday" or an integer job_id is a bad record, not a value to coerce (or to fail on later,
 # for every job, when the records are sorted or a path is built from them).
 _TYPES = {name: pydantic.TypeAdapter(hint) for name, hint in get_type_hints(JobRecord).items()}
-# The values a record's file names are built from (path, key_path, job_dir): nothing that leaves the folder.
+# The values a record's file names are built from (path, key_path, job_dir), nothing that leaves the folder, and
+# those status prints.
 _NAMED_BY = {
     "job_id": re.compile(r"[0-9]{0,18}"),
     "token": re.compile(r"[A-Za-z0-9]{1,64}"),
     "cluster": validate.CLUSTER_NAME,
+    # Shown by status and logs: nothing a terminal would act on.
+    "model": validate.MODEL_NAME,
+    "engine": re.compile(r"[a-z]{1,16}"),
+    "log_dir": validate.PATH,
 }
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lc_cluster import validate
 from lc_cluster.errors import LcError
 from lc_cluster.paths import state_home
 
@@ -109,15 +110,20 @@ class Vault:
         return {r"^Vault password:\s*$": self.password} if self.password is not None else None
 
 
-# Environment variables that look like secrets are kept from Ansible's processes: ansible-runner writes the whole
-# environment of what it starts into the run's artifacts. Secrets reach the roles through the inventory (Vault).
-_SECRET_ENV = re.compile(r".*(TOKEN|SECRET|PASSWORD|PASSWD|API_KEY|ACCESS_KEY|PRIVATE_KEY|CREDENTIAL).*", re.I)
+# Environment variables that look like secrets (validate.SECRET_ENV: *_TOKEN, *_KEY, *_PASS, *_PWD, *_PAT, *_JWT,
+# ...) are kept from Ansible's processes: ansible-runner writes the whole environment of what it starts into the
+# run's artifacts. Secrets reach the roles through the inventory (Vault). Ansible's own settings are paths and
+# switches (ANSIBLE_VAULT_PASSWORD_FILE names a file), never secrets, and it needs them.
+
+
+def _secret_looking(name: str) -> bool:
+    return not name.startswith("ANSIBLE_") and validate.SECRET_ENV.fullmatch(name.upper()) is not None
 
 
 @contextmanager
 def without_secret_env() -> Iterator[None]:
     """os.environ less every secret-looking variable while Ansible runs (the CLI runs one thing at a time)."""
-    hidden = {name: os.environ.pop(name) for name in list(os.environ) if _SECRET_ENV.fullmatch(name)}
+    hidden = {name: os.environ.pop(name) for name in list(os.environ) if _secret_looking(name)}
     try:
         yield
     finally:

@@ -83,3 +83,15 @@ def test_the_catalog_and_its_fixes_pass_the_guard() -> None:
             done = cli("plan", model["name"], "--gpu", "H200", "--engine", engine, "--nodes", "2")
             assert "would change what lc-cluster plans" not in done.stderr, done.stderr
             assert "which lc-cluster sets for the job itself" not in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize(
+    ("extra", "key"),
+    [({"ready_timeout_s": 1e20}, "ready_timeout_s"), ({"ready_timeout_s": True}, "ready_timeout_s"),
+     ({"trust_remote_code": "yes"}, "trust_remote_code"), ({"name": "m" * 5000}, "name")],
+)  # fmt: skip
+def test_model_files_are_strict(tmp_path: Path, extra: dict[str, object], key: str) -> None:
+    path = tmp_path / "m.yaml"
+    path.write_text(yaml.safe_dump({"extends": "tiny", "name": "mine", **extra}))
+    done = cli("models", "--model-file", str(path))
+    assert done.returncode == 2 and f"'{key}'" in done.stderr, done.stderr

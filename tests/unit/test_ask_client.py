@@ -4,9 +4,14 @@ replies, control characters shown not acted upon, and the operator's proxy never
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -126,3 +131,43 @@ def test_a_redirect_is_not_followed_with_the_key() -> None:
         job.shutdown()
         elsewhere.shutdown()
     assert seen == [] and "lck-secret" not in str(caught.value)
+
+
+def test_a_server_that_does_not_answer_in_time_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Silent(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            time.sleep(5)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Silent)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(LcError, match="timed out"):
+            chat(f"http://127.0.0.1:{server.server_address[1]}", "hi", timeout_s=1)
+    finally:
+        server.shutdown()
+    assert time.monotonic() - started < 4
+
+
+@pytest.mark.parametrize(
+    "serve", [{"/v1/models": MODELS, "/v1/chat/completions": _chat_answer({"content": "  "})}], indirect=True
+)
+def test_ask_fails_on_an_empty_answer(serve: str, tmp_path: Path) -> None:
+    port = int(serve.rsplit(":", 1)[1])
+    cluster = tmp_path / "c.yaml"
+    cluster.write_text(json.dumps({"name": "c", "gpu": "H800-80G", "gpus_per_node": 8,
+                                   "paths": {"log_dir": str(tmp_path / "logs")}}))  # fmt: skip
+    jobs = tmp_path / "state" / "jobs"
+    jobs.mkdir(parents=True)
+    (jobs / "c-5.json").write_text(json.dumps({
+        "job_id": "5", "token": "ab12", "cluster": "c", "cluster_file": str(cluster), "model": "tiny", "engine": "vllm",
+        "nodes": 1, "http_port": port, "log_dir": str(tmp_path / "logs"), "submitted_at": 1.0}))  # fmt: skip
+    (tmp_path / "logs" / "5").mkdir(parents=True)
+    (tmp_path / "logs" / "5" / "state.json").write_text(json.dumps({"phase": "ready", "endpoint": serve}))
+    env = {**os.environ, "LC_CLUSTER_STATE": str(tmp_path / "state")}
+    done = subprocess.run([sys.executable, "-m", "lc_cluster", "ask", "5", "hi", "--timeout", "10"], env=env,
+                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert done.returncode == 1 and "job 5 answered with no text" in done.stderr, done.stderr

@@ -122,6 +122,13 @@ def test_a_job_takes_whole_nodes_also_on_some_of_their_gpus() -> None:
         ({"slurm": {"extra_sbatch": ["--comment=x"]}}, "(--comment)"),
         ({"runtime": {"env": {"BAD-NAME": "x"}}}, "'runtime.env'"),
         ({"runtime": {"env": {"LC_API_KEY": "mine"}}}, "LC_API_KEY is the batch script's own"),
+        # Strict: YAML's true is not a count, "off" not a switch, other scripts' digits not Slurm's.
+        ({"gpus_per_node": True}, "'gpus_per_node': Input should be a valid integer"),
+        ({"gpus_per_node": "8"}, "'gpus_per_node'"),
+        ({"paths": {"log_dir": "/shared/logs", "offline": "off"}}, "'paths.offline'"),
+        ({"slurm": {"time_limit": "\uff14:00:00"}}, "'slurm.time_limit'"),
+        ({"network": {"ib_hca": "mlx5_0:\uff11"}}, "'network.ib_hca'"),
+        ({"slurm": {"partition": "p" * 5000}}, "'slurm.partition'"),
         ({"runtime": {"env": {"SLURM_JOB_ID": "1"}}}, "'runtime.env'"),
         ({"slurm": {"partiton": "gpu"}}, "did you mean 'partition'"),
     ],

@@ -258,3 +258,14 @@ def test_failed_requests_are_reported_with_the_clients_first_reason(
     load = scenarios.load("chat-short", {"prompts": 4})
     result = run.run(_record(tmp_path), "chat-short", load)
     assert result.problems[0] == "4 of 4 requests failed (ValueError: max_tokens is too large)"
+
+
+def test_doctor_dry_run_prints_the_job_and_submits_nothing(tmp_path: Path) -> None:
+    done = cli("doctor", "--cluster", _cluster_file(tmp_path), "--nodelist", "gpu01,gpu02", "--dry-run")
+    assert done.returncode == 0, done.stderr
+    assert "#SBATCH --nodelist=gpu01,gpu02" in done.stdout and "submitted" not in done.stderr
+
+
+def test_doctor_timeout_is_bounded() -> None:
+    done = cli("doctor", "--timeout", str(10**9), "--dry-run")
+    assert done.returncode == 2 and "--timeout" in done.stderr

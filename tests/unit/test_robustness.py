@@ -199,3 +199,30 @@ def test_slurm_refusing_a_job_is_the_worlds_failure_exit_1(tmp_path: Path) -> No
     with pytest.raises(WorldError) as raised:
         SlurmCli(Cluster()).submit("#!/bin/bash\n", "lc-cluster:x", {})  # type: ignore[arg-type]
     assert raised.value.exit_code == 1
+
+
+def test_every_secret_looking_name_is_kept_from_ansible(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lc_cluster.provision.runner import without_secret_env
+
+    secret = ["DB_PASS", "MY_PWD", "GH_PAT", "SESSION_JWT", "S3_KEY", "HF_TOKEN", "aws_secret_access_key", "PASSWORD"]
+    kept = ["PATH", "HOME", "ANSIBLE_VAULT_PASSWORD_FILE", "KEYBOARD", "PATCH_LEVEL", "SSH_AUTH_SOCK"]
+    for name in secret + kept:
+        monkeypatch.setenv(name, "x")
+    with without_secret_env():
+        assert [n for n in secret if n in os.environ] == [] and all(n in os.environ for n in kept)
+    assert all(n in os.environ for n in secret)
+
+
+def test_what_nodes_say_is_printed_literally(capsys: pytest.CaptureFixture[str]) -> None:
+    """A node's output with Rich markup ('[/bold]' raised MarkupError) or terminal escapes: printed, not obeyed."""
+    from lc_cluster.cli.doctor_cmd import show
+    from lc_cluster.doctor.checks import Check
+    from lc_cluster.doctor.run import Report
+
+    hostile = "[/bold] [red]x\x1b[2J\x07"
+    checks = [Check("driver", False, hostile, fix=hostile), Check("gpus", True, "")]
+    report = Report(job_id="9", nodes={"n1[/]": checks}, fabric=[Check("fabric", None, hostile)])
+    show(report)
+    out = capsys.readouterr().out
+    assert "\x1b[2J" not in out and "\x07" not in out
+    assert "[/bold] [red]x\ufffd[2J\ufffd" in out and "n1[/]" in out and "FAIL" in out
