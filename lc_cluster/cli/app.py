@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import typer
 
@@ -77,6 +77,32 @@ def _save_traceback() -> str | None:
     return name
 
 
+def _repeated_option(command: Any, args: list[str]) -> str | None:
+    """The first option given twice where the command keeps one value: Click keeps the last without a word, so
+    `--tp 8 ... --tp 4` (or --api-key then --no-api-key) would plan what the user did not read back."""
+    while hasattr(command, "commands") and args and args[0] in command.commands:
+        command, args = command.commands[args[0]], args[1:]
+    options = {o: p for p in command.params if p.param_type_name == "option" for o in (*p.opts, *p.secondary_opts)}
+    first: dict[str, str] = {}
+    tokens = iter(args)
+    for token in tokens:
+        if token == "--":
+            break
+        name = token.split("=", 1)[0]
+        param = options.get(name)
+        if param is None:
+            continue  # an argument, or an option Click itself refuses
+        if not param.is_flag and not param.count and "=" not in token:
+            next(tokens, None)  # its value, whatever it looks like (--engine-arg --json)
+        if param.multiple or param.count:
+            continue
+        if param.name in first:
+            given = f"{name} given twice" if first[param.name] == name else f"{first[param.name]} and {name} both given"
+            return f"{given}: give it once (the last would win without a word)"
+        first[param.name] = name
+    return None
+
+
 def main() -> None:
     # Typer 0.29 carries its own copy of Click; older releases use Click itself.
     try:
@@ -85,8 +111,12 @@ def main() -> None:
         from click import exceptions as click_errors  # type: ignore[no-redef]
 
     try:
+        command = typer.main.get_command(build())
+        repeated = _repeated_option(command, sys.argv[1:])
+        if repeated:
+            raise LcError(repeated)
         # Not standalone: a usage error comes back here and is printed as one line, like every other refusal.
-        code = build()(standalone_mode=False)
+        code = command(standalone_mode=False)
         raise SystemExit(code if isinstance(code, int) else 0)
     except click_errors.UsageError as exc:
         if exc.ctx is not None and exc.__class__.__name__ == "NoArgsIsHelpError":

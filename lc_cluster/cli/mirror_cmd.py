@@ -57,9 +57,10 @@ def build(
             raise LcError(f"--wheel {requirement!r}: give a pip requirement such as 'vllm==0.22.0'") from None
     if os.path.exists(out) and not os.path.isdir(out):
         raise LcError(f"{out} is a file: give a directory for the mirror")
-    bad = [str(d) for d in deb or [] if d.suffix != ".deb" or not d.is_file()]
+    # A link is refused, not followed: the package signed and served must be the file named here.
+    bad = [str(d) for d in deb or [] if d.suffix != ".deb" or d.is_symlink() or not d.is_file()]
     if bad:
-        raise LcError(f"not a .deb file: {', '.join(bad)}")
+        raise LcError(f"not a .deb file (a link is not followed): {', '.join(bad)}")
     if root is not None and not (root / "var" / "lib" / "dpkg" / "status").is_file():
         raise LcError(f"{root} is not a Debian/Ubuntu system tree (no var/lib/dpkg/status): give the hosts' root")
     mirror.check_writable(out)

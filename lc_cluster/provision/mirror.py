@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lc_cluster import safe_files
 from lc_cluster.errors import LcError
 from lc_cluster.host import run
 
@@ -72,7 +73,6 @@ def build(spec: MirrorSpec, signing_home: Path, progress: Callable[[str], None])
 
     key = _ensure_signing_key(signing_home)
     spec.out.mkdir(parents=True, exist_ok=True)
-    (spec.out / "repo.asc").write_text(key)
     distro = spec.out / "debian"
     counts = {"debian": _replace(distro, lambda d: build_distro(spec.root, spec.packages, d, signing_home))}
     progress(f"debian: {counts['debian']} packages, signed (key: repo.asc)")
@@ -84,6 +84,8 @@ def build(spec: MirrorSpec, signing_home: Path, progress: Callable[[str], None])
     if spec.wheels:
         counts["wheels"] = _replace(spec.out / "wheels", lambda d: download_wheels(spec.wheels, d))
         progress(f"wheels: {counts['wheels']} files")
+    # Last: a key beside the repositories says they are complete, so a build that failed half way leaves none.
+    safe_files.replace(spec.out / "repo.asc", key, 0o644)
     return counts
 
 

@@ -151,7 +151,7 @@ LAYERS: dict[str, set[str]] = {
         # canary --bench runs the engine's own client (bench.client) on the canary it started; bench needs no canary.
         "bench",
     },
-    "provision": {"host", "errors", "paths", "userfiles", "validate"},
+    "provision": {"host", "errors", "paths", "userfiles", "validate", "safe_files"},
     "bench": {"engines", "planning", "catalog", "cluster", "jobs", "errors", "paths", "schemas"},
     "doctor": {
         "jobs",

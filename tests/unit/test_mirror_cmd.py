@@ -19,9 +19,13 @@ def test_missing_or_foreign_debs_are_named_and_nothing_is_written(tmp_path: Path
     notes = tmp_path / "notes.txt"
     notes.write_text("x")
     out = tmp_path / "mirror"
-    result = cli("mirror", "build", str(out), "--deb", str(tmp_path / "gone.deb"), "--deb", str(notes))
+    real = tmp_path / "real.deb"
+    real.write_bytes(b"!<arch>\n")
+    (tmp_path / "link.deb").symlink_to(real)  # followed, the package served would be whatever the link names then
+    debs = [tmp_path / "gone.deb", notes, tmp_path / "link.deb"]
+    result = cli("mirror", "build", str(out), *(a for d in debs for a in ("--deb", str(d))))
     assert result.returncode == 2
-    assert f"not a .deb file: {tmp_path / 'gone.deb'}, {notes}" in result.stderr
+    assert f"not a .deb file (a link is not followed): {', '.join(map(str, debs))}" in result.stderr
     assert not out.exists()
 
 

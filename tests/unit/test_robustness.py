@@ -226,3 +226,21 @@ def test_what_nodes_say_is_printed_literally(capsys: pytest.CaptureFixture[str])
     out = capsys.readouterr().out
     assert "\x1b[2J" not in out and "\x07" not in out
     assert "[/bold] [red]x\ufffd[2J\ufffd" in out and "n1[/]" in out and "FAIL" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["plan", "tiny", "--gpu", "H100-80G", "--tp", "2", "--tp", "4"], "--tp given twice"),
+     (["plan", "tiny", "--gpu=H100-80G", "--gpu", "H200"], "--gpu given twice"),
+     (["plan", "tiny", "--gpu", "H100-80G", "--api-key", "--no-api-key"], "--api-key and --no-api-key both given"),
+     (["doctor", "--timeout", "60", "--timeout=90", "--dry-run"], "--timeout given twice")],
+)  # fmt: skip
+def test_an_option_given_twice_is_refused_not_last_wins(args: list[str], message: str) -> None:
+    done = cli(*args)
+    assert done.returncode == 2 and message in done.stderr, done.stderr
+
+
+def test_repeatable_options_and_option_like_values_still_pass() -> None:
+    done = cli("plan", "tiny", "--gpu", "H100-80G", "--engine-arg", "--tp", "--engine-arg=--max-num-seqs=8", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["engine_args"] == ["--tp", "--max-num-seqs=8"]
