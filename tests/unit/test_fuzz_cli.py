@@ -4,6 +4,7 @@ folder. (Commands that install or provision, `sandbox up` and `up`, are driven b
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import tempfile
@@ -143,3 +144,42 @@ def test_hostile_input_gets_one_line_and_exit_2(
     written.discard("tmp")
     assert written <= {"config"}, written
     assert os.getcwd() == str(scratch)
+
+
+# JSON as another program (or another user of a shared log folder) might leave it: any shape, any type.
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    max_leaves=12,
+)
+GOOD_RECORD = {"job_id": "1", "token": "ab12", "cluster": "c", "cluster_file": "/nonexistent.yaml", "model": "tiny",
+               "engine": "vllm", "nodes": 1, "http_port": 8000, "submitted_at": 1.0}  # fmt: skip
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(field=st.sampled_from([*GOOD_RECORD, "plan", "gpus"]), value=JSON_VALUES, state=JSON_VALUES, scrape=JSON_VALUES)
+def test_hostile_job_files_get_one_line_never_a_traceback(
+    scratch: Path, capsys: pytest.CaptureFixture[str], field: str, value: object, state: object, scrape: object
+) -> None:
+    """A job record with one field of any type or shape, and its state.json and scrape.json of any shape: status,
+    logs, stop and ask say what is wrong in a line, or carry on without the bad file."""
+    jobs = scratch / "state" / "jobs"
+    jobs.mkdir(exist_ok=True)
+    job_dir = scratch / "logs" / "1"
+    job_dir.mkdir(parents=True, exist_ok=True)
+    (jobs / "c-1.json").write_text(json.dumps({**GOOD_RECORD, "log_dir": str(scratch / "logs"), field: value}))
+    # A good record beside it: the bad one must not take the other jobs down with it (they are sorted together).
+    (jobs / "c-2.json").write_text(json.dumps({**GOOD_RECORD, "job_id": "2", "log_dir": str(scratch / "logs")}))
+    (job_dir / "state.json").write_text(json.dumps(state))
+    (job_dir / "scrape.json").write_text(json.dumps(scrape))
+    for args in (
+        ["status", "--json"],
+        ["status", "1"],
+        ["logs", "1"],
+        ["logs", "2"],
+        ["ask", "1", "hi", "--timeout", "1"],
+    ):
+        code, out, err = _run(args, capsys)
+        where = f"lc-cluster {' '.join(args)} with {field}={value!r}, state {state!r}, scrape {scrape!r}"
+        assert "Traceback" not in out + err and "internal error" not in err, f"{where}:\n{err}"
+        assert code in (0, 1, 2), f"{where}: exit {code}\n{err}"
