@@ -12,6 +12,7 @@ import typer
 
 from lc_cluster.cli import options as o
 from lc_cluster.cli.output import console, emit_json
+from lc_cluster.schemas import versioned
 
 if TYPE_CHECKING:
     from lc_cluster.deployment import Asked
@@ -101,7 +102,7 @@ def canary(
     with err.status(f"canary: {spec.name} on {shape} x {gpu} with {engine}, waiting for it to answer"):
         result = run_local(deployment, python, folder, timeout, gpus_here, load)
     if as_json:
-        emit_json(result.as_dict())
+        emit_json(versioned("canary", result.as_dict()), "canary")
     elif result.passed:
         console().print(
             f"canary passed: ready in {result.seconds_to_ready} s; answered {result.answer!r}", markup=False

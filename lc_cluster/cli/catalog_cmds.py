@@ -9,6 +9,7 @@ import typer
 
 from lc_cluster.cli.options import JsonFlag, ModelFiles
 from lc_cluster.cli.output import emit_json, table
+from lc_cluster.schemas import versioned
 
 
 def models(model_file: ModelFiles = None, as_json: JsonFlag = False) -> None:
@@ -28,12 +29,13 @@ def models(model_file: ModelFiles = None, as_json: JsonFlag = False) -> None:
                 "params_b": spec.params_b,
                 "dtype": spec.dtype,
                 "size_gb": spec.size_gb,
+                "engines": spec.engines.available(),
                 "mtp": {e: getattr(spec.engines.recipe(e), "mtp", None) is not None for e in ENGINE_NAMES},
                 "minimum_hardware": minimum,
             }
         )
     if as_json:
-        emit_json(rows)
+        emit_json(versioned("models", {"models": rows}), "models")
         return
     table(
         "Models",
@@ -58,7 +60,7 @@ def gpus(as_json: JsonFlag = False) -> None:
 
     specs = list(load_catalog().gpus.values())
     if as_json:
-        emit_json([g.model_dump(mode="json") for g in specs])
+        emit_json(versioned("gpus", {"gpus": [g.model_dump(mode="json") for g in specs]}), "gpus")
         return
     table(
         "GPUs",

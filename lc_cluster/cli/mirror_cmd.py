@@ -10,6 +10,7 @@ import typer
 
 from lc_cluster.cli.options import JsonFlag
 from lc_cluster.cli.output import console, emit_json
+from lc_cluster.schemas import versioned
 
 mirror_app = typer.Typer(help="Package mirror for clusters without internet access.", no_args_is_help=True)
 
@@ -81,7 +82,7 @@ def build(
     )  # fmt: skip
     counts = mirror.build(spec, state_home() / "mirror-signing", progress)
     if as_json:
-        emit_json({"out": str(spec.out), "counts": counts})
+        emit_json(versioned("mirror", {"out": str(spec.out), "counts": counts}), "mirror")
         return
     serve = f"python3 -m http.server 8080 -d {spec.out}"
     console().print(f"mirror: {spec.out} ready; serve it, e.g. '{serve}'", markup=False)

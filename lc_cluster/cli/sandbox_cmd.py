@@ -9,6 +9,7 @@ import typer
 from lc_cluster.cli.options import JsonFlag
 from lc_cluster.cli.output import console, emit_json
 from lc_cluster.sandbox.topology import DEFAULT_NAME
+from lc_cluster.schemas import versioned
 
 NameOpt = Annotated[
     str,
@@ -56,7 +57,7 @@ def up(
         name, nodes, gpus_per_node, lambda text: err.print(f"sandbox {name}: {text}", markup=False), bare, real
     )
     if as_json:
-        emit_json(result)
+        emit_json(versioned("sandbox", result), "sandbox")
     elif bare:
         console().print(f"sandbox up: {len(result['nodes'])} bare hosts; inventory {result['inventory']}")
         console().print(f"next: lc-cluster up -i {result['inventory']}", markup=False)
@@ -73,7 +74,7 @@ def status(name: NameOpt = DEFAULT_NAME, as_json: JsonFlag = False) -> None:
 
     result = sandbox_status(name)
     if as_json:
-        emit_json(result)
+        emit_json(versioned("sandbox", result), "sandbox")
         return
     if not result["up"]:
         typer.echo(f"sandbox {name}: down" + (" (some daemons died; run 'sandbox up')" if result["nodes"] else ""))

@@ -9,6 +9,7 @@ import typer
 
 from lc_cluster.cli.options import JsonFlag
 from lc_cluster.cli.output import console, emit_json, literal, table
+from lc_cluster.schemas import versioned
 
 if TYPE_CHECKING:
     from lc_cluster.provision.runner import Vault
@@ -62,7 +63,7 @@ def up(
 
         result = run_playbook(playbook, inventory, options, progress)
     if as_json:
-        emit_json({
+        emit_json(versioned("up", {
             "hosts": {h: r.as_dict() for h, r in sorted(result.hosts.items())},
             "ok": result.ok,
             # Why each failed or unreachable host stopped, in the tasks' own words.
@@ -73,7 +74,7 @@ def up(
             "roles_run": result.roles_run,
             # Where the time went: the slowest tasks, summed over hosts.
             "slowest_tasks": [{"task": t, "seconds": round(s, 2)} for t, s in result.slowest(15)],
-        })  # fmt: skip
+        }), "up")  # fmt: skip
     else:
         table(
             f"{playbook}: {result.status} in {result.seconds:.0f} s",
@@ -102,7 +103,7 @@ def check_inventory(
 
     groups = inv.check(inventory, _vault(vault_password_file, ask_vault_pass))
     if as_json:
-        emit_json({"ok": True, "groups": groups})
+        emit_json(versioned("inventory", {"ok": True, "groups": groups}), "inventory")
     else:
         typer.echo(f"{inventory}: ok ({', '.join(f'{g}: {len(h)}' for g, h in groups.items())})")
 

@@ -6,11 +6,15 @@ from __future__ import annotations
 import functools
 import json
 import os
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
-Kind = Literal["plan", "serve", "status", "doctor", "bench", "stop", "ask", "error"]
-KINDS: tuple[Kind, ...] = ("plan", "serve", "status", "doctor", "bench", "stop", "ask", "error")
+Kind = Literal[
+    "plan", "serve", "status", "doctor", "bench", "stop", "ask", "error", "models", "gpus", "canary", "mirror",
+    "sandbox", "up", "inventory",
+]  # fmt: skip
+KINDS: tuple[Kind, ...] = typing.get_args(Kind)
 _HERE = Path(__file__).parent
 # Set by the test suite: every document printed is checked against its schema, so no output drifts from its contract.
 CHECK_ENV = "LC_CLUSTER_CHECK_SCHEMAS"

@@ -77,9 +77,9 @@ def test_a_model_file_may_add_what_the_plan_leaves_open(tmp_path: Path) -> None:
 
 def test_the_catalog_and_its_fixes_pass_the_guard() -> None:
     """The shipped recipes and quirk fixes are sources like any other: every model plans on each of its engines."""
-    models = json.loads(cli("models", "--json").stdout)
+    models = json.loads(cli("models", "--json").stdout)["models"]
     for model in models:
-        for engine in model["minimum_hardware"]:  # one entry per engine the model has a recipe for
+        for engine in model["engines"]:
             done = cli("plan", model["name"], "--gpu", "H200", "--engine", engine, "--nodes", "2")
             assert "would change what lc-cluster plans" not in done.stderr, done.stderr
             assert "which lc-cluster sets for the job itself" not in done.stderr, done.stderr

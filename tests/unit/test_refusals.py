@@ -91,7 +91,7 @@ def test_user_model_directory_is_read(tmp_path: Path, monkeypatch: pytest.Monkey
     _user_model(tmp_path)
     monkeypatch.setenv("LC_CLUSTER_MODELS", str(tmp_path))
     result = cli("models", "--json")
-    assert "my-longcat" in [m["name"] for m in json.loads(result.stdout)]
+    assert "my-longcat" in [m["name"] for m in json.loads(result.stdout)["models"]]
 
 
 def test_unknown_key_in_user_model_file_is_an_error_with_a_hint(tmp_path: Path) -> None:

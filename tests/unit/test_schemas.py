@@ -136,3 +136,29 @@ def test_the_readme_links_every_schema() -> None:
 def test_deployment_and_plan_json_agree() -> None:
     request = resolve(Asked(model="tiny", gpu="CPU-SANDBOX"), None)
     assert deploy(request).as_dict() == plan_json("tiny", "--gpu", "CPU-SANDBOX")
+
+
+def test_every_json_output_names_its_contract() -> None:
+    """Each emit_json in the CLI passes the kind of its schema, so the suite checks the document and it carries a
+    version: an output added without one fails here."""
+    import ast
+
+    unnamed = []
+    for path in sorted((Path(schemas.__file__).parents[1] / "cli").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "emit_json" and len(node.args) < 2:
+                unnamed.append(f"{path.name}:{node.lineno}")
+    assert unnamed == []
+
+
+@pytest.mark.parametrize(
+    ("args", "kind"),
+    [(["models", "--json"], "models"), (["gpus", "--json"], "gpus"),
+     (["sandbox", "status", "--name", "lcnone", "--json"], "sandbox")],
+)  # fmt: skip
+def test_catalog_and_sandbox_outputs_keep_to_their_schemas(args: list[str], kind: schemas.Kind) -> None:
+    done = cli(*args)
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["schema_version"] == schemas.version(kind)
+    jsonschema.validate(doc, schemas.schema(kind))
