@@ -78,7 +78,8 @@ class Vllm:
             # A YAML file of any of these flags (the key too); the share of memory the plan's memory table assumes;
             # a socket instead of the planned port; how the ranks run and share the load, which the plan decides.
             "--config", memory_flag, "--uds", "--distributed-executor-backend", "--data-parallel-hybrid-lb",
-            "--data-parallel-external-lb", "--data-parallel-multi-port-external-lb",
+            "--data-parallel-external-lb", "--data-parallel-multi-port-external-lb", "--no-data-parallel-hybrid-lb",
+            "--no-data-parallel-external-lb", "--device-memory-utilization",
             # vLLM's short aliases of these (a test derives them from vLLM's own parser: none may be missing).
             "-dpl", "-dpa", "-dpr", "-dpp", "-dpb", "-dpn", "-dph", "-dpe", "-dpm", "-ep", "-n", "-r", "-sc",
         }
