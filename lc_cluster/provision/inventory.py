@@ -66,16 +66,30 @@ _VARS_DIRS = ("group_vars", "host_vars")
 
 
 def _yaml_files(path: Path) -> list[Path]:
-    """The YAML files Ansible reads for this inventory: the file or the folder's files, and the group_vars/ and
-    host_vars/ beside it (files there may have no extension)."""
+    """The YAML files Ansible reads for this inventory: the file or the folder's files (subfolders too), and what
+    group_vars/ and host_vars/ beside it hold (files there may have no extension)."""
     folder = path if path.is_dir() else path.parent
-    candidates = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    candidates = [path] if path.is_file() else _files(path)
     for vars_dir in _VARS_DIRS:
-        candidates += sorted(p for p in (folder / vars_dir).rglob("*") if p.is_file())
+        candidates += _files(folder / vars_dir)
     return [
         p for p in dict.fromkeys(candidates)
         if p.suffix in (".yml", ".yaml", ".json") or (not p.suffix and any(d in p.parts for d in _VARS_DIRS))
     ]  # fmt: skip
+
+
+# An inventory holds tens of files; a folder with far more is a wrong path (-i /), left to Ansible to refuse.
+_MAX_FILES = 10_000
+
+
+def _files(folder: Path) -> list[Path]:
+    """Files under FOLDER, without following links; what cannot be read is left to Ansible to name."""
+    found: list[Path] = []
+    for top, _, names in os.walk(folder):
+        found += (Path(top) / n for n in names)
+        if len(found) > _MAX_FILES:
+            return []
+    return sorted(p for p in found if p.is_file())
 
 
 # A Python warning as the warnings module prints it: "file.py:18: SomeWarning: text", then the source line, indented.

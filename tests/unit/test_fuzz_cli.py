@@ -20,7 +20,7 @@ HOSTILE = st.one_of(
     st.sampled_from([
         "gpu\n", "x\ny", "$(reboot)", "`id`", "'", '"', "a b", "../x", "/etc/passwd", "\x1b[2J", "\x00", "-", "--",
         "9" * 40, "-1", "0", "${HEAD_IP}", "é", "\ud800".encode("utf-8", "surrogatepass").decode("utf-8", "replace"),
-        "a" * 300, "", " ", "--help=", "=", "-p", "--wheel",  # an option name where a value goes
+        "a" * 300, "", " ", "--help=", "=", "-p", "--wheel", "/",  # an option name where a value goes; the root
     ]),
     st.text(max_size=40),
 )  # fmt: skip
