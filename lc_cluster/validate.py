@@ -33,6 +33,8 @@ SBATCH_OPTION = re.compile(r"--[a-z][a-z-]*(=[A-Za-z0-9._:,@+/=-]+)?", re.ASCII)
 IB_HCA = re.compile(r"[=^]?[A-Za-z0-9_.-]+(:\d+)?(,[A-Za-z0-9_.-]+(:\d+)?)*", re.ASCII)
 # A registry reference (pyxis writes host#image), or an absolute path to an apptainer .sif file.
 IMAGE = re.compile(r"[A-Za-z0-9/][A-Za-z0-9._:/@#+-]*", re.ASCII)
+# A dotted IPv4 address, as nodes record theirs and endpoints name them.
+IPV4 = re.compile(r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}", re.ASCII)
 MOUNT = re.compile(r"/[A-Za-z0-9._/+@-]*:/[A-Za-z0-9._/+@-]*", re.ASCII)
 # A hub id (org/name) or an absolute local path.
 MODEL_SOURCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*|/[A-Za-z0-9._/+-]+", re.ASCII)

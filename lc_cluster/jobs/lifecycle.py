@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import re
 import secrets
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from lc_cluster import safe_files
+from lc_cluster import safe_files, validate
 from lc_cluster.cluster import load_cluster
 from lc_cluster.engines import get_engine
 from lc_cluster.errors import LcError, WorldError
@@ -171,7 +170,7 @@ def _own_targets(record: JobRecord) -> set[str]:
     return {
         f"{p['ip']}:{ports[p['name']]}"
         for p in processes(record)
-        if isinstance(ports.get(p["name"]), int) and re.fullmatch(r"\d{1,3}(\.\d{1,3}){3}", p["ip"])
+        if isinstance(ports.get(p["name"]), int) and validate.IPV4.fullmatch(p["ip"])
     }
 
 

@@ -93,7 +93,7 @@ class JobRecord:
         value = self.marker().get("endpoint")
         if not isinstance(value, str):
             return None
-        match = re.fullmatch(r"http://(\d{1,3}(?:\.\d{1,3}){3}):(\d+)", value)
+        match = re.fullmatch(rf"http://({validate.IPV4.pattern}):([0-9]+)", value, re.ASCII)
         if match is None or int(match.group(2)) != self.http_port:
             raise LcError(f"job {self.job_id}'s state file names {value!r}, not the planned port {self.http_port}")
         return value
