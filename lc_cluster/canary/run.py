@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 
 from lc_cluster import safe_files
 from lc_cluster.bench.client import run_client
+from lc_cluster.catalog.schema import Engines, ModelSpec
 from lc_cluster.deployment import Asked, Deployment, Process, deploy, resolve
 from lc_cluster.engines import Engine
 from lc_cluster.engines.base import API_KEY_CONFIG, BenchLoad, key_file_text, reads_key_file
@@ -75,7 +76,7 @@ def plan_canary(asked: Asked, model_dir: Path, skip: tuple[str, ...] = ()) -> De
     )
     small = real.model_copy(update={
         "source": str(model_dir), "size_gb": 0.5, "params_b": 0.5, "active_params_b": None, "architecture": arch,
-        "upstream_minimum": None, "ready_timeout_s": None,
+        "upstream_minimum": None, "ready_timeout_s": None, "engines": _own_drafts(real, str(model_dir)),
     })  # fmt: skip
     deployment = deploy(replace(request, model=small))
     ports = Counter(p.port for p in deployment.processes if p.port)
@@ -86,6 +87,16 @@ def plan_canary(asked: Asked, model_dir: Path, skip: tuple[str, ...] = ()) -> De
             "one node (--nodes 1 --gpus-per-node N) to run them here"
         )
     return deployment
+
+
+def _own_drafts(real: ModelSpec, source: str) -> Engines:
+    """REAL's recipes, where one drafts from the model's own MTP head (its draft model is the model itself), drafting
+    from SOURCE, the shrunken copy, instead."""
+    sglang = real.engines.sglang
+    if sglang is None or sglang.mtp is None or sglang.mtp.draft_model != real.source:
+        return real.engines
+    mtp = sglang.mtp.model_copy(update={"draft_model": source})
+    return real.engines.model_copy(update={"sglang": sglang.model_copy(update={"mtp": mtp})})
 
 
 def model_source(family: str, dtype: str, config: Path | None) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from lc_cluster import validate
 
@@ -188,8 +188,16 @@ class Quirk(_Strict):
     engine: EngineName
     versions: str = Field(description="PEP 440 specifiers of the releases it applies to, e.g. '>=0.22.0,<0.25.0'")
     verified: tuple[Release, ...] = Field(description="the releases it was measured on; the rest of the range is not")
+    basis: Literal["run", "code"] = Field(
+        default="run", description="run: 'verified' releases were run; code: their released code was read, not run"
+    )
     families: tuple[str, ...]
-    when: Literal["always", "mtp"] = "always"
+    when: Literal["always", "mtp", "flags"] = "always"
+    flags: tuple[str, ...] = Field(
+        default=(),
+        description="when: flags; the entry applies where the command (recipe, --engine-arg) has any of these, each "
+        "'--flag' or '--flag=value' (also given as '--flag value')",
+    )
     action: Literal["fix", "advise", "refuse"] = Field(
         description="fix: args/env applied to the plan; advise: shown, not applied; refuse: the plan is refused"
     )
@@ -200,6 +208,12 @@ class Quirk(_Strict):
     instead: str | None = Field(default=None, description="refuse: what to do instead")
     cost: str | None = Field(default=None, description="fix: what the fix costs, measured (throughput, start time)")
     cheaper: CheaperFix | None = None
+
+    @model_validator(mode="after")
+    def _flags_with_when(self) -> Quirk:
+        if (self.when == "flags") != bool(self.flags):
+            raise ValueError("'flags' names the flags of an entry with when: flags, and only of one")
+        return self
 
     @field_validator("versions")
     @classmethod

@@ -109,7 +109,8 @@ def _plan(request: PlanRequest, rules: EngineRules) -> Plan:
     model, gpu, ov = request.model, request.gpu, request.overrides
     recipe = engine_recipe(model, rules)
     version = resolve_version(request.engine_version, recipe, rules, model)
-    quirks = matching(request.quirks, rules.name, version, model.family, request.mtp)
+    added = (*recipe.args, *request.engine_args)
+    quirks = matching(request.quirks, rules.name, version, model.family, request.mtp, added)
     refuse_known_broken(quirks, model.name, rules.name, version)
     if request.mtp and getattr(recipe, "mtp", None) is None:
         raise PlanRefused(

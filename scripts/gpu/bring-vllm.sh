@@ -12,10 +12,7 @@ base_list=../shared/reference/gpu-wheels-vllm-0.22.0.txt
 version=${1:-}
 # The project's venv (scripts/bootstrap.sh) has pip and packaging.
 py=${PYTHON:-.venv/bin/python}
-platform=(--python-version 3.12 --implementation cp --only-binary=:all:
-  --platform manylinux_2_35_x86_64 --platform manylinux_2_34_x86_64 --platform manylinux_2_31_x86_64
-  --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64
-  --platform manylinux2014_x86_64 --platform linux_x86_64 --platform any)
+source scripts/gpu/pieces.sh
 if [ -z "$version" ]; then
   dest=.gpu-bring prefix=p name=gpuw-part-
   pins=$(grep -v '^#' "$base_list")
@@ -26,7 +23,7 @@ else
   # has). A name outside the set is the image's (torch, transformers, numpy, ...) or left out on purpose (the list's
   # header says which); a dependency new in the release would show as an ImportError there.
   meta=$(mktemp -d)
-  "$py" -m pip download -q --no-deps "${platform[@]}" -d "$meta" "vllm==$version"
+  "$py" -m pip download -q --no-deps "${wheel_platform[@]}" -d "$meta" "vllm==$version"
   pins=$("$py" - "$meta"/vllm-*.whl "$base_list" <<'EOF2'
 import sys, zipfile
 from packaging.requirements import Requirement
@@ -53,17 +50,5 @@ fi
 if [ -f "$dest/.done" ]; then echo "$dest: already brought"; exit 0; fi
 wheels=$(mktemp -d)
 mapfile -t wanted <<<"$pins"
-"$py" -m pip download -q --no-deps "${platform[@]}" -d "$wheels" "${wanted[@]}"
-rm -rf "$dest"/"$prefix"[0-9][0-9]
-mkdir -p "$dest/split"
-tar cf - -C "$wheels" . | split -b 56M -d -a 2 - "$dest/split/$name"
-for piece in "$dest"/split/*; do
-  folder=$dest/$prefix${piece##*-}
-  mkdir -p "$folder" && mv "$piece" "$folder/"
-done
-rmdir "$dest/split"
-ls "$wheels" >"$dest/wheels.txt"
-du -sh "$wheels" | cut -f1 >"$dest/size.txt"
-rm -rf "$wheels"
-touch "$dest/.done"
-echo "$dest: $(wc -l <"$dest/wheels.txt") wheels, $(cat "$dest/size.txt"), $(ls -d "$dest/$prefix"* | wc -l) pieces"
+"$py" -m pip download -q --no-deps "${wheel_platform[@]}" -d "$wheels" "${wanted[@]}"
+pack_pieces "$wheels" "$dest" "$prefix" "$name"

@@ -33,18 +33,7 @@ for setting in ${SETTINGS:-eager fdo full}; do
     --ready-timeout "${CANARY_TIMEOUT:-300}" --json >"$out/$setting.json" 2>"$out/$setting.err"
   code=$?
   tail -n 80 "/tmp/cf-$version-$setting/node-0.log" >"$out/$setting.log-tail.txt" 2>/dev/null
-  python3 - "$version" "$setting" "$code" "$(($(date +%s) - start))" "$out/$setting.json" <<'EOF' | tee -a "$out/summary.txt"
-import json, sys
-version, setting, code, took, path = sys.argv[1:]
-try:
-    doc = json.load(open(path))
-except (OSError, ValueError):
-    doc = {}
-bench = doc.get("bench") or {}
-lat = bench.get("latency_ms") or {}
-print(f"{version} {setting}: exit {code} in {took} s; ready {doc.get('seconds_to_ready')} s; "
-      f"{bench.get('completed')} done {bench.get('failed')} failed; {bench.get('output_tokens_per_s')} out tok/s; "
-      f"TPOT p50 {lat.get('tpot_p50')} ms; TTFT p50 {lat.get('ttft_p50')} ms; error {str(doc.get('error'))[:200]}")
-EOF
+  python3 scripts/gpu/canary-summary.py "$version $setting" "$code" "$(($(date +%s) - start))" "$out/$setting.json" |
+    tee -a "$out/summary.txt"
 done
 tar czf "$OUT/compile-fix-$version.tgz" -C /tmp/compile-fix "$version"

@@ -5,18 +5,7 @@
 # Usage: source scripts/gpu/engine-overlay.sh VERSION
 overlay_version=${1:?the vLLM release}
 overlay_site=.gpu-bring/site-$overlay_version
-if [ ! -f "$overlay_site/.ready" ]; then
-  rm -rf "$overlay_site" ".gpu-bring/wheels-$overlay_version"
-  mkdir -p ".gpu-bring/wheels-$overlay_version"
-  cat .gpu-bring/vllm-"$overlay_version"/q*/* | tar xf - -C ".gpu-bring/wheels-$overlay_version" || return 1
-  cp -al .gpu-bring/site "$overlay_site" || return 1
-  for whl in .gpu-bring/wheels-"$overlay_version"/*.whl; do
-    dist=$(basename "$whl" | cut -d- -f1)
-    rm -rf "$overlay_site/$dist"-*.dist-info
-  done
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$overlay_site" \
-    .gpu-bring/wheels-"$overlay_version"/*.whl || return 1
-  rm -rf "$overlay_site/nixl_ep" "$overlay_site/nixl_ep_cu13"
-  touch "$overlay_site/.ready"
-fi
+source scripts/gpu/pieces.sh
+overlay_pieces ".gpu-bring/vllm-$overlay_version/q*/*" .gpu-bring/site "$overlay_site" || return 1
+rm -rf "$overlay_site/nixl_ep" "$overlay_site/nixl_ep_cu13"
 export PYTHONPATH=$PWD/$overlay_site:$PWD PATH=$PWD/$overlay_site/bin:$PATH

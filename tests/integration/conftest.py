@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from lc_cluster.sandbox.topology import Topology
+from lc_cluster.schemas import CHECK_ENV
 from tests.conftest import cli
 
 RECORDER = Path(__file__).parent / "recorder"
@@ -74,6 +75,14 @@ def wheel_cli(tmp_path_factory: pytest.TempPathFactory) -> Path:
     subprocess.run([*uv, "pip", "install", "-q", "--python", str(venv / "bin" / "python"), str(wheel)], check=True,
                    capture_output=True)  # fmt: skip
     return venv / "bin" / "lc-cluster"
+
+
+def run_wheel(cli: Path, cwd: Path, *args: str, timeout: int = 120) -> subprocess.CompletedProcess[str]:
+    """CLI (the installed wheel) run as users run it: the wheel has no jsonschema (a test dependency), so the
+    schema check the suite turns on is off here and its callers check the outputs themselves."""
+    env = {key: value for key, value in os.environ.items() if key != CHECK_ENV}
+    return subprocess.run([str(cli), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
+                          check=False)  # fmt: skip
 
 
 def use_own_home(tmp_path_factory: pytest.TempPathFactory) -> None:

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import yaml
 
@@ -23,8 +24,9 @@ from lc_cluster.host import netns_inode, pids_in_netns
 from lc_cluster.paths import cache_home
 from lc_cluster.sandbox.bare import ssh_options
 from lc_cluster.sandbox.topology import Topology
+from lc_cluster.schemas import schema
 from tests.conftest import cli
-from tests.integration.conftest import use_own_home, wait_for
+from tests.integration.conftest import run_wheel, use_own_home, wait_for
 
 BARE = Topology.named("lcbare")
 
@@ -81,10 +83,11 @@ def test_up_builds_a_slurm_that_runs_a_two_node_job_and_a_rerun_changes_nothing(
     assert {h: c["changed"] for h, c in second["hosts"].items()} == {"ctl": 0, "n1": 0, "n2": 0}
 
     # The same check from the installed wheel, outside the repository: roles and playbooks ship inside it.
-    checked = subprocess.run([str(wheel_cli), "up", "-i", inventory, "--check", "--json"], cwd=tmp_path,
-                             capture_output=True, text=True, timeout=1200, check=False)  # fmt: skip
-    assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert {h: c["changed"] for h, c in json.loads(checked.stdout)["hosts"].items()} == {"ctl": 0, "n1": 0, "n2": 0}
+    from_wheel = run_wheel(wheel_cli, tmp_path, "up", "-i", inventory, "--check", "--json", timeout=1200)
+    assert from_wheel.returncode == 0, from_wheel.stdout + from_wheel.stderr
+    doc = json.loads(from_wheel.stdout)
+    jsonschema.validate(doc, schema("up"))
+    assert {h: c["changed"] for h, c in doc["hosts"].items()} == {"ctl": 0, "n1": 0, "n2": 0}
 
     ssh(bare, "n1", f"echo '* soft nofile 1024' >> {LIMITS}")
     rc, checked, _ = up(inventory, "--check")

@@ -97,6 +97,8 @@ def test_every_entry_of_the_table_is_consistent() -> None:
         assert quirk.verified, f"{quirk.id}: an entry names the releases it was measured on"
         assert all(SpecifierSet(quirk.versions).contains(Version(v)) for v in quirk.verified), quirk.id
         assert quirk.evidence.startswith("20") or "github.com" in quirk.evidence, f"{quirk.id}: a dated run or issue"
+        # A refusal read in released code names the file it was read in.
+        assert quirk.basis == "run" or ("released wheels" in quirk.evidence and ".py" in quirk.evidence), quirk.id
         if quirk.action == "fix":
             assert quirk.args or quirk.env, quirk.id
             assert quirk.cost, f"{quirk.id}: a fix says what it costs"
@@ -105,3 +107,57 @@ def test_every_entry_of_the_table_is_consistent() -> None:
             assert "docs/hardware/" in quirk.cheaper.cost, f"{quirk.id}: a cheaper fix names its measurement"
         if quirk.action == "refuse":
             assert quirk.instead and quirk.instead.startswith("use "), quirk.id
+
+
+SGLANG = ["longcat-flash-chat", "--engine", "sglang", "--gpu", "H800-80G", "--nodes", "2"]
+
+
+@pytest.mark.parametrize(
+    ("release", "args", "refused"),
+    [
+        # DeepEP reads LongCat-Flash's moe_topk only from 0.5.16 (read in 0.5.15's and 0.5.16's scheduler.py).
+        ("0.5.15", ["--engine-arg=--moe-a2a-backend", "--engine-arg=deepep"], "sglang-longcat-deepep-moe-topk"),
+        ("0.5.15", ["--engine-arg=--moe-a2a-backend=deepep"], "sglang-longcat-deepep-moe-topk"),
+        ("0.5.16", ["--engine-arg=--moe-a2a-backend=deepep"], None),
+        ("0.5.15", ["--engine-arg=--moe-a2a-backend=none"], None),
+        # No operations strategy for its decoder layer, on any release read; SBO never wired into its model.
+        ("0.5.17", ["--engine-arg=--enable-two-batch-overlap"], "sglang-longcat-two-batch-overlap"),
+        ("0.5.23", ["--engine-arg=--enable_two_batch_overlap"], "sglang-longcat-two-batch-overlap"),
+        ("0.5.17", ["--engine-arg=--enable-single-batch-overlap"], "sglang-longcat-single-batch-overlap"),
+        ("0.5.17", [], None),
+    ],
+)
+def test_sglang_features_longcat_flash_lacks_are_refused_by_the_flag_that_asks_for_them(
+    release: str, args: list[str], refused: str | None
+) -> None:
+    done = cli("plan", *SGLANG, "--engine-version", release, *args)
+    if refused is None:
+        assert done.returncode == 0, done.stderr
+        return
+    quirk = next(q for q in load_catalog().quirks if q.id == refused)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+    assert f"does not run on sglang {release} with {' or '.join(quirk.flags)}" in done.stderr
+    assert "read in the released code of" in done.stderr and quirk.instead in done.stderr
+    # The same command with the flag left out plans; with --no-quirks it plans anyway.
+    assert cli("plan", *SGLANG, "--engine-version", release, *args, "--no-quirks").returncode == 0
+
+
+def test_a_flag_condition_needs_its_flags_and_flags_need_the_condition() -> None:
+    from pydantic import ValidationError
+
+    from lc_cluster.catalog.schema import Quirk
+
+    base = {"id": "x", "engine": "sglang", "versions": ">=0.5.0", "verified": ["0.5.17"], "families": ["f"],
+            "action": "refuse", "symptom": "s", "evidence": "2026-12-07", "instead": "use y"}  # fmt: skip
+    for bad in ({"when": "flags"}, {"flags": ["--x"]}, {"when": "mtp", "flags": ["--x"]}):
+        with pytest.raises(ValidationError):
+            Quirk.model_validate({**base, **bad})
+    assert Quirk.model_validate({**base, "when": "flags", "flags": ["--x"]}).flags == ("--x",)
+
+
+def test_given_flags_reads_both_spellings_of_a_value_and_underscores() -> None:
+    from lc_cluster.planning.quirks import given_flags
+
+    assert given_flags(("--moe_a2a_backend", "deepep", "--tp", "8", "--enable-x", "--y=1")) == {
+        "--moe-a2a-backend", "--moe-a2a-backend=deepep", "--tp", "--tp=8", "--enable-x", "--y", "--y=1",
+    }  # fmt: skip
