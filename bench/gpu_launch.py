@@ -1,10 +1,12 @@
 """What lc-cluster adds on a real GPU: `serve` to ready, and output tokens/s under the engine's own benchmark client
-(`vllm bench serve`: random prompts of fixed lengths, EOS ignored, concurrency 64) through `lc-cluster bench`, against
+(`vllm bench serve`, or `python -m sglang.bench_serving` with --engine sglang: random prompts of fixed lengths, EOS
+ignored, concurrency 64) through `lc-cluster bench`, against
 the same recorded argv started by hand in the same namespace on the same GPU, measured by the same client by hand.
 A run counts only when no request failed and every request produced all its output tokens.
 
 Run as root on a machine whose sandbox is up with its GPUs (scripts/gpu/sandbox-serve.sh bench does both):
     python bench/gpu_launch.py --cluster gpu --engine-version 0.22.0 [--nodes 2 --dp 2]
+    python bench/gpu_launch.py --cluster gpu --engine sglang --engine-version 0.5.17
 Prints both figures and their ratios; targets: ready serve/direct <= 1.10, tokens/s lc/direct >= 0.95.
 """
 
@@ -26,6 +28,7 @@ from lc_cluster.catalog import load_catalog
 from lc_cluster.cluster import load_cluster
 from lc_cluster.engines import get_engine
 from lc_cluster.engines.base import BenchLoad
+from lc_cluster.jobs import records
 from lc_cluster.sandbox.real_gpus import machine_gpus, node_devices
 from lc_cluster.sandbox.topology import Topology
 
@@ -51,15 +54,15 @@ def by_hand(
     # Each node's GPUs as the sandbox gave them to Slurm.
     devices = node_devices(machine_gpus(), args.nodes, args.gpus_per_node)
     gpus = {i: ",".join(d.removeprefix("/dev/nvidia") for d in node) for i, node in enumerate(devices)}
-    processes, ready = start_direct(job, venv_bin, topo, args.nodes, gpus)
+    key = records.find(str(job["job_id"]), cluster.name).api_key() or ""
+    processes, ready = start_direct(job, venv_bin, topo, args.nodes, gpus, key)
     try:
         model = load_catalog().model(args.model)
-        head = json.loads((Path(job["log_dir"]) / "node-0.cmd.json").read_text())["node_ip"]
         with tempfile.TemporaryDirectory(prefix="lc-gpu-bench-") as work:
             result = f"{work}/result.json"
-            argv = get_engine("vllm").bench_argv(f"http://{head}:8000", model.source, model.source, load, result)
+            argv = get_engine(args.engine).bench_argv(job["endpoint"], model.source, model.source, load, result)
             env = {**os.environ, "PATH": f"{venv_bin}:{os.environ['PATH']}", "HF_HUB_OFFLINE": "1",
-                   "HF_HOME": str(cluster.paths.model_cache), "OPENAI_API_KEY": "${LC_API_KEY}"}  # fmt: skip
+                   "HF_HOME": str(cluster.paths.model_cache), "OPENAI_API_KEY": key}  # fmt: skip
             subprocess.run(["nsenter", f"--net=/run/netns/{topo.hub}", *argv], env=env, capture_output=True,
                            check=False, timeout=1800)  # fmt: skip
             doc = json.loads(Path(result).read_text().strip().splitlines()[-1])
@@ -71,8 +74,8 @@ def by_hand(
 def through_lc(args: argparse.Namespace, load: BenchLoad, shape: list[str]) -> tuple[float, dict[str, Any], Any]:
     """`serve` timed to ready, then `lc-cluster bench` against it, then `stop`."""
     start = time.perf_counter()
-    started = lc("serve", args.model, "--cluster", args.cluster, "--engine-version", args.engine_version,
-                 "--with-advice", *shape, "--json")  # fmt: skip
+    started = lc("serve", args.model, "--cluster", args.cluster, "--engine", args.engine, "--engine-version",
+                 args.engine_version, "--with-advice", *shape, "--json")  # fmt: skip
     if started.returncode != 0:
         raise SystemExit(f"serve failed: {started.stdout}{started.stderr}")
     ready = time.perf_counter() - start
@@ -90,6 +93,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cluster", default="gpu")
     parser.add_argument("--model", default="tiny-longcat")
+    parser.add_argument("--engine", default="vllm", choices=["vllm", "sglang"])
     parser.add_argument("--engine-version", default="0.22.0")
     parser.add_argument("--nodes", type=int, default=1)
     parser.add_argument("--gpus-per-node", type=int, default=1)
@@ -103,7 +107,7 @@ def main() -> int:
     shape = ["--nodes", str(args.nodes), "--gpus-per-node", str(args.gpus_per_node)]
     shape += ["--dp", str(args.dp)] if args.dp else []
     cluster = load_cluster(args.cluster)
-    venv_bin = f"{cluster.runtime.engine_venvs['vllm']}/bin"
+    venv_bin = f"{cluster.runtime.engine_venvs[args.engine]}/bin"
 
     # The first start on a machine fills the kernel caches (Triton's MoE kernels JIT-compile at the first batches of
     # each shape), which every later start then reads: it runs once untimed, so the two compared runs both start warm.
@@ -113,7 +117,7 @@ def main() -> int:
     print(f"first (cold caches) lc-cluster run, not compared: ready {cold_ready:.1f} s, "
           f"{float(cold['output_tokens_per_s']):.1f} output tokens/s")  # fmt: skip
 
-    print(f"{args.model} on {args.nodes} x {args.gpus_per_node} GPU, vLLM {args.engine_version}; load: {load}")
+    print(f"{args.model} on {args.nodes} x {args.gpus_per_node} GPU, {args.engine} {args.engine_version}; load: {load}")
     as_client_wrote = {"failed": served["failed"], "completed": served["completed"],
                        "total_output_tokens": served["output_tokens"]}  # fmt: skip
     problem = valid(as_client_wrote, load) or valid(direct, load)

@@ -70,17 +70,21 @@ def serve_once() -> tuple[float, dict[str, object], float, float]:
 
 
 def start_direct(
-    job: dict[str, object], venv_bin: str, topo: Topology, nodes: int, gpus: dict[int, str] | None = None
-) -> tuple[list[subprocess.Popen[bytes]], float]:
+    job: dict[str, object], venv_bin: str, topo: Topology, nodes: int, gpus: dict[int, str] | None = None,
+    key: str | None = None,
+) -> tuple[list[subprocess.Popen[bytes]], float]:  # fmt: skip
     """The recorded commands of a served job, started directly in the nodes' namespaces (node i with GPUS[i] as
-    its CUDA_VISIBLE_DEVICES, what Slurm gave it); returns them once the head answers, and the seconds that took."""
+    its CUDA_VISIBLE_DEVICES, what Slurm gave it); returns them once the head answers, and the seconds that took.
+    KEY, the job's own API key, stands where the record shows ${LC_API_KEY} (an engine that reads the key from the
+    job's key file, as SGLang does, gets the job's key there, so the client must send that one)."""
     log_dir = Path(str(job["log_dir"]))
     commands = [json.loads((log_dir / f"node-{i}.cmd.json").read_text()) for i in range(nodes)]
     netns = {i: host.netns for i, host in enumerate(topo.nodes(nodes))}
     processes = []
     start = time.perf_counter()
     for cmd in commands:
-        env = {**os.environ, **cmd["env"], "PATH": f"{venv_bin}:{os.environ['PATH']}"}
+        recorded = {k: v.replace("${LC_API_KEY}", key) for k, v in cmd["env"].items()} if key else cmd["env"]
+        env = {**os.environ, **recorded, "PATH": f"{venv_bin}:{os.environ['PATH']}"}
         if gpus:
             env["CUDA_VISIBLE_DEVICES"] = gpus[cmd["index"]]
         processes.append(
@@ -92,7 +96,7 @@ def start_direct(
                 start_new_session=True,
             )
         )
-    url = f"http://{commands[0]['node_ip']}:8000/health"
+    url = f"{job['endpoint']}/health"
     probe = ["nsenter", f"--net=/run/netns/{topo.hub}", sys.executable, "-c",
              f"import urllib.request as u; u.urlopen({url!r}, timeout=5)"]  # fmt: skip
     deadline = time.monotonic() + 900

@@ -1,25 +1,20 @@
 #!/usr/bin/env bash
 # Here (a machine that reaches PyPI), the SGLang wheels a lent GPU machine needs beside its image (Python 3.12,
 # torch 2.11.0+cu130, CUDA 13.0 with nvcc), in pieces of 56 MiB that each fit one call's transfer (pieces.sh).
-# With no VERSION, or 0.5.17: the set of scripts/gpu/gpu-wheels-sglang-0.5.17.txt into .gpu-bring/sglang-0.5.17/s00,
-# s01, ... (sglang-site.sh installs it there). With another VERSION: the wheels of gpu-wheels-sglang-VERSION.txt, which
-# that release changes against the 0.5.17 set, into .gpu-bring/sglang-VERSION/t00, ... (installed over a copy of the
-# 0.5.17 site). BENCH=1 adds the set of gpu-wheels-sglang-bench.txt (what `python -m sglang.bench_serving` imports
-# beyond the server) as .gpu-bring/sglang-bench/b00, ... Idempotent: a finished set (its .done) is kept.
-# sglang-kernel is repacked without what Hopper never loads on the engine's path (each list's header says why).
-# Usage: bash scripts/gpu/bring-sglang.sh [VERSION]
+# SET names a list beside this script, gpu-wheels-sglang-SET.txt, brought into .gpu-bring/sglang-SET/p00, p01, ...:
+#   0.5.17 (the default): the server's set, which sglang-site.sh installs;
+#   another release (0.5.16): the wheels it changes against the 0.5.17 set, installed over a copy of that site;
+#   bench: what `python -m sglang.bench_serving` imports beyond the server;
+#   pd: the Mooncake transfer engine (CUDA 13 build) and sglang-router, for a prefill/decode pair.
+# Idempotent: a finished set (its .done) is kept. sglang-kernel is repacked without what Hopper never loads on the
+# engine's path (the 0.5.17 list's header says why).
+# Usage: bash scripts/gpu/bring-sglang.sh [SET]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/gpu/pieces.sh
-version=${1:-0.5.17}
+set=${1:-0.5.17}
 py=${PYTHON:-.venv/bin/python}
-if [ "${BENCH:-0}" = 1 ]; then
-  list=scripts/gpu/gpu-wheels-sglang-bench.txt dest=.gpu-bring/sglang-bench prefix=b
-elif [ "$version" = 0.5.17 ]; then
-  list=scripts/gpu/gpu-wheels-sglang-0.5.17.txt dest=.gpu-bring/sglang-0.5.17 prefix=s
-else
-  list=scripts/gpu/gpu-wheels-sglang-$version.txt dest=.gpu-bring/sglang-$version prefix=t
-fi
+list=scripts/gpu/gpu-wheels-sglang-$set.txt dest=.gpu-bring/sglang-$set
 [ -f "$list" ] || { echo "no wheel list $list: write one (the header of gpu-wheels-sglang-0.5.17.txt says how)" >&2; exit 2; }
 if [ -f "$dest/.done" ]; then echo "$dest: already brought"; exit 0; fi
 wheels=$(mktemp -d)
@@ -42,4 +37,4 @@ with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as new:
         new.writestr(info, data)
 EOF2
 done
-pack_pieces "$wheels" "$dest" "$prefix" "sgw-$(basename "$dest")-"
+pack_pieces "$wheels" "$dest" p "sgw-$set-"

@@ -5,7 +5,7 @@
 #   fixed: the plan as it is (it must pass); the processes' imports are recorded (import-trace/), so the wheels it
 #     used are known (imports.txt);   image-transformers: the same with the image's transformers instead of SGLang's
 #     pin;   mtp: with --mtp (NEXTN from the model's own MTP head);   bench: fixed, then SGLang's own benchmark
-#     client with the decode-heavy load (BENCH=1 wheels brought too).
+#     client with the decode-heavy load (SGLANG_EXTRAS=bench, its wheels brought too).
 # Usage: SGLANG_VERSION=0.5.16 RUNS="fixed mtp" bash scripts/gpu/canary-sglang.sh
 set -uo pipefail
 cd "$(dirname "$0")/../.."

@@ -11,17 +11,26 @@ cd "$(dirname "$0")/../.."
 OUT=${OUT:-/tmp/sandbox-serve-out}
 what=${1:?one, dp or bench}
 mkdir -p "$OUT"
-source scripts/gpu/engine-site.sh || exit 1
+# ENGINE=sglang serves with the SGLang set (sglang-site.sh, SGLANG_VERSION) instead of vLLM 0.22.0's.
+engine=${ENGINE:-vllm}
+case $engine in
+  vllm) source scripts/gpu/engine-site.sh || exit 1; version=0.22.0 ;;
+  sglang) source scripts/gpu/sglang-site.sh || exit 1; version=${SGLANG_VERSION:-0.5.17} ;;
+  *) echo "ENGINE is vllm or sglang" >&2; exit 2 ;;
+esac
+# The brought folders on the path, in order (the checkout itself last, for lc_cluster).
+IFS=: read -r -a sites <<<"${PYTHONPATH%:"$PWD"}"
 source scripts/gpu/slurm-site.sh || exit 1
 # The engine's venv, as an operator's would be: its python sees the brought site, then what the machine's python
 # has (torch, transformers, tokenizers: the image's /opt/torch/.venv), and its bin/ has the engine's commands. (The
 # wheels went to a --target folder: the machine's python has no ensurepip.)
-venv=$PWD/.gpu-bring/venv
+venv=$PWD/.gpu-bring/venv-$engine-$version
 if [ ! -f "$venv/.ready" ]; then
   python3 -m venv --without-pip "$venv" || exit 1
-  { echo "$PWD/.gpu-bring/site"; python3 -c 'import site; print("\n".join(site.getsitepackages()))'; } \
+  { printf '%s\n' "${sites[@]}"; python3 -c 'import site; print("\n".join(site.getsitepackages()))'; } \
     >"$(echo "$venv"/lib/python3*/site-packages)/lc-gpu-site.pth"
-  for f in .gpu-bring/site/bin/*; do
+  for f in "${sites[@]/%//bin/*}"; do
+    [ -f "$f" ] || continue
     if [ "$(head -c2 "$f")" = "#!" ]; then sed "1s|^#!.*$|#!$venv/bin/python|" "$f" >"$venv/bin/$(basename "$f")"
     else cp "$f" "$venv/bin/"; fi
     chmod +x "$venv/bin/$(basename "$f")"
@@ -38,13 +47,13 @@ esac
 report=$OUT/$what.txt
 logs=$OUT/$what-logs.txt
 { date -u; nvidia-smi -L; nvidia-smi --query-gpu=driver_version --format=csv,noheader; python3 -V; slurmd -V; ip -V
-  "$venv/bin/python" -c 'import torch, vllm; print("torch", torch.__version__, "vllm", vllm.__version__)'; } \
+  "$venv/bin/python" -c "import torch, $engine; print('torch', torch.__version__, '$engine', $engine.__version__)"; } \
   >"$OUT/machine.txt" 2>&1
 now() { date +%s.%N; }
 took() { python3 -c 'import sys; print(round(float(sys.argv[2]) - float(sys.argv[1]), 1))' "$1" "$2"; }
 t0=$(now)
 echo "== sandbox up --name gpu --nodes $nodes --gpus-per-node 1 --real-gpus" >"$report"
-if ! lc sandbox up --name gpu --nodes "$nodes" --gpus-per-node 1 --real-gpus --engine-venv "vllm=$venv" \
+if ! lc sandbox up --name gpu --nodes "$nodes" --gpus-per-node 1 --real-gpus --engine-venv "$engine=$venv" \
   --router-venv "$venv" >>"$report" 2>&1; then
   tail -n 30 "$state"/log/*.out >>"$report" 2>&1; cat "$report"; exit 1
 fi
@@ -53,11 +62,13 @@ echo "sandbox up: $(took "$t0" "$t1") s" >>"$report"
 { echo "== gres.conf"; cat "$state/gres.conf"; } >>"$report"
 if [ "$what" = bench ]; then
   echo "== bench/gpu_launch.py" >>"$report"
-  python3 bench/gpu_launch.py --cluster gpu --engine-version 0.22.0 >>"$report" 2>&1
+  python3 bench/gpu_launch.py --cluster gpu --engine "$engine" --engine-version "$version" >>"$report" 2>&1
   echo "bench exit $?" >>"$report"
 else
-  echo "== serve tiny-longcat --cluster gpu --engine-version 0.22.0 --with-advice ${shape[*]} --json" >>"$report"
-  lc serve tiny-longcat --cluster gpu --engine-version 0.22.0 --with-advice "${shape[@]}" --json >"$OUT/serve.json" \
+  echo "== serve tiny-longcat --cluster gpu --engine $engine --engine-version $version --with-advice ${shape[*]} --json" \
+    >>"$report"
+  lc serve tiny-longcat --cluster gpu --engine "$engine" --engine-version "$version" --with-advice "${shape[@]}" --json \
+    >"$OUT/serve.json" \
     2>>"$logs"
   rc=$?
   t2=$(now)

@@ -26,7 +26,7 @@ from lc_cluster.catalog import load_catalog
 from lc_cluster.deployment import Asked
 from lc_cluster.errors import LcError
 from lc_cluster.host import pids_in_group
-from tests.conftest import cli
+from tests.conftest import cli, plan_json
 
 HARDWARE = Path(__file__).resolve().parents[2] / "docs" / "hardware" / "2026-11-23-h100-canary"
 H200X2 = HARDWARE.parent / "2026-11-24-h200x2-dp-ep-pd"
@@ -94,6 +94,19 @@ def test_the_canary_uses_the_plans_quirks_and_can_leave_one_out(tmp_path: Path) 
     for family, dtype in (("deepseek-v4", "fp4-fp8"), ("longcat-flash", "fp8")):
         with pytest.raises(LcError, match="--config"):
             model_source(family, dtype, None)
+
+
+def test_an_mtp_canary_drafts_from_its_own_copy_not_the_real_checkpoint(tmp_path: Path) -> None:
+    # SGLang's NEXTN drafts from the model's own MTP head: the recipe names the model itself as the draft model, so
+    # the shrunken copy must draft from the copy (the hub id would need the 560B download, or fail offline).
+    asked = Asked(model="longcat-flash-chat", engine="sglang", gpu="H100-80G", gpus_per_node=1, mtp=True)
+    argv = plan_canary(asked, tmp_path).processes[0].command.argv
+    assert argv[argv.index("--speculative-draft-model-path") + 1] == str(tmp_path)
+    assert argv[argv.index("--model") + 1] == str(tmp_path)
+    # The catalog itself is untouched: a real plan still drafts from the checkpoint.
+    real = plan_json("longcat-flash-chat", "--engine", "sglang", "--gpu", "H800-80G", "--nodes", "2", "--mtp")
+    draft = real["processes"][0]["argv"]
+    assert draft[draft.index("--speculative-draft-model-path") + 1] == "meituan-longcat/LongCat-Flash-Chat"
 
 
 def test_the_first_error_is_the_root_cause_from_a_real_h100_run() -> None:
