@@ -43,5 +43,6 @@ for name in ${RUNS:-fixed image-transformers mtp}; do
     bench) run bench --bench decode-heavy ;;
     *) echo "unknown run $name" >&2; exit 2 ;;
   esac
+  # After each run: a call cut off at its time limit still brings back the runs that finished.
+  tar czf "$OUT/canary-sglang-$version.tgz" -C /tmp/canary-sglang "$version"
 done
-tar czf "$OUT/canary-sglang-$version.tgz" -C /tmp/canary-sglang "$version"
