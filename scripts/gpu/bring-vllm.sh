@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Here (a machine that reaches PyPI), the vLLM wheels a lent GPU machine needs, in pieces of 56 MiB that each fit one
+# Here (a machine that reaches PyPI), the vLLM wheels a lent GPU machine needs, in pieces of 60 MiB that each fit one
 # call's transfer. With no VERSION: the 0.22.0 set of shared/reference/gpu-wheels-vllm-0.22.0.txt, into
 # .gpu-bring/p00, p01, ... (engine-site.sh installs it there). With VERSION: only the wheels that release changes
 # against that set (vllm itself and the pins that differ, as pip resolves them for the machine's Python 3.12 and

@@ -1,5 +1,6 @@
 # Sourced by the scripts beside it. A lent GPU machine reaches no registry and each call carries at most 64 MiB, so
-# wheels travel as a tar split into pieces of 56 MiB, one folder per piece, each folder carried in its own call.
+# wheels travel as a tar split into pieces of 60 MiB (the checkout, about 1.5 MiB, travels beside each), one folder
+# per piece, each folder carried in its own call.
 # Here (a machine that reaches PyPI): wheel_platform and pack_pieces. There: install_pieces and overlay_pieces.
 
 # The machine's Python 3.12 on x86_64 (glibc 2.39): every manylinux tag up to 2.35.
@@ -14,7 +15,7 @@ pack_pieces() {
   local wheels=$1 dest=$2 prefix=$3 name=$4 piece folder
   rm -rf "$dest"/"$prefix"[0-9][0-9]
   mkdir -p "$dest/split"
-  tar cf - -C "$wheels" . | split -b 56M -d -a 2 - "$dest/split/$name"
+  tar cf - -C "$wheels" . | split -b 60M -d -a 2 - "$dest/split/$name"
   for piece in "$dest"/split/*; do
     folder=$dest/$prefix${piece##*-}
     mkdir -p "$folder" && mv "$piece" "$folder/"
