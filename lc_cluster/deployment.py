@@ -16,6 +16,7 @@ from lc_cluster.engines.base import API_KEY, HEAD_IP, NODE_IP, check_added, ip_o
 from lc_cluster.errors import LcError, PlanRefused
 from lc_cluster.placement import place
 from lc_cluster.planning import (
+    A2A_BACKENDS,
     Fabric,
     KvWiring,
     Overrides,
@@ -68,6 +69,8 @@ class Asked:
     decode: str | None = None
     """Role layouts as the CLI takes them: 'instances=1,nodes=1,gpus=4,tp=1,dp=4,ep=4,pp=1' (any subset)."""
     kv_connector: str | None = None
+    a2a: str | None = None
+    eplb: bool = False
     quirks: bool = True
     """Plan around the known engine defects; False shows the raw commands."""
     quirk_advice: bool = False
@@ -80,6 +83,9 @@ def resolve(asked: Asked, cluster: ClusterFile | None) -> PlanRequest:
     validate.option(validate.NAME, "--ifname", asked.fabric.socket_ifname, "an interface name such as ib0 or bond0")
     validate.option(validate.IB_HCA, "--ib-hca", asked.fabric.ib_hca, "an NCCL_IB_HCA list such as mlx5_0,mlx5_1")
     validate.option(validate.NAME, "--bind", asked.bind, "an address such as 0.0.0.0")
+    if asked.a2a is not None and asked.a2a not in A2A_BACKENDS:
+        choices = " or ".join(A2A_BACKENDS)
+        raise LcError(f"--a2a {asked.a2a!r} is not an all-to-all lc-cluster plans: use --a2a {choices}")
     catalog = load_catalog(asked.model_files)
     fabric = asked.fabric
     gpu, per_node, bind = asked.gpu, asked.gpus_per_node or _DEFAULT_GPUS_PER_NODE, asked.bind
@@ -114,6 +120,8 @@ def resolve(asked: Asked, cluster: ClusterFile | None) -> PlanRequest:
         prefill=role_spec(asked.prefill, "--prefill"),
         decode=role_spec(asked.decode, "--decode"),
         kv_connector=asked.kv_connector,
+        a2a=asked.a2a,
+        eplb=asked.eplb,
         quirks=tuple(
             q.model_copy(update={"action": "fix"}) if asked.quirk_advice and q.action == "advise" else q
             for q in (catalog.quirks if asked.quirks else ())

@@ -164,6 +164,22 @@ _PLAN_OPTIONS: list[tuple[str, Any, Any]] = [
         None,
     ),
     (
+        "a2a",
+        Annotated[
+            str | None,
+            typer.Option("--a2a", help="Expert-parallel all-to-all: deepep (DeepEP); default: the engine's own."),
+        ],
+        None,
+    ),
+    (
+        "eplb",
+        Annotated[
+            bool,
+            typer.Option("--eplb", help="Rebalance experts between EP ranks while serving (the engine's EPLB)."),
+        ],
+        False,
+    ),
+    (
         "quirks",
         Annotated[
             bool,
@@ -200,6 +216,8 @@ def _asked(values: dict[str, Any]) -> Asked:
         prefill=values["prefill"],
         decode=values["decode"],
         kv_connector=values["kv_connector"],
+        a2a=values["a2a"],
+        eplb=values["eplb"],
         quirks=values["quirks"],
         quirk_advice=values["with_advice"],
         model_files=tuple(values["model_file"] or ()),

@@ -56,13 +56,15 @@ def plan(asked: Asked, cluster: str | None, as_json: o.JsonFlag = False) -> None
                   f"{layout.gpus_per_node} GPUs; DP ranks per node: {layout.dp_local or 'replica spans nodes'}; "
                   f"HTTP port {inst.plan.http_port}{kv}", markup=False)  # fmt: skip
         usable = f"{m.usable_gib:.1f} ({m.utilization:.0%})"
-        rows.append([f"{inst.role} {inst.index}", f"{m.gpu_memory_gib:g}", usable, f"{m.weights_gib:.1f}",
+        weights = f"{m.weights_gib:.1f} = {m.replicated_gib:.1f} + {m.experts_gib:.1f}"
+        rows.append([f"{inst.role} {inst.index}", f"{m.gpu_memory_gib:g}", usable, weights,
                      f"{m.reserve_gib:.1f}", f"{m.kv_cache_gib:.1f}", f"~{m.kv_tokens:,}"])  # fmt: skip
     table(
         "Memory per GPU (GiB)",
-        ["instance", "GPU", "usable", "weights", "runtime reserve", "KV cache", "KV tokens per replica"],
+        ["instance", "GPU", "usable", "weights = replicated + expert shard", "runtime reserve", "KV cache",
+         "KV tokens per replica"],
         rows,
-    )
+    )  # fmt: skip
     what = "every instance's head" if deployment.router else "the head"
     out.print(f"Ready when GET {p.ready_path} on {what} answers 200, within {p.ready_timeout_s} s.")
     if deployment.router is None and p.request.bind is None and not deployment.engine.listens_everywhere:

@@ -15,7 +15,7 @@ from lc_cluster.engines.base import (
     older_than,
 )
 from lc_cluster.errors import PlanRefused
-from lc_cluster.planning import KvWiring, Layout, Plan, PortOptions, PortUse
+from lc_cluster.planning import KvWiring, Layout, Plan, PlanRequest, PortOptions, PortUse
 
 # SGLang turned --enable-ep-moe into --ep-size; 0.5.2 (the first release that loads LongCat-Flash, the guide's) takes
 # both, so it gets the guide's form and later releases the current one.
@@ -29,6 +29,12 @@ _DIST_INIT_EXTRA_PORTS = 6
 KV_CONNECTORS = {"mooncake": "0.5.1", "nixl": "0.5.1"}
 _BOOTSTRAP_PORT = 8998
 KV_PORTS = {"mooncake": _BOOTSTRAP_PORT, "nixl": _BOOTSTRAP_PORT}
+
+# DeepEP's dispatch mode per role, as SGLang's PD + large-scale EP deployments set it: normal (throughput) kernels
+# for prefill, low-latency ones (CUDA-graph friendly) for decode, and auto (by batch) for an engine that does both.
+_DEEPEP_MODE = {"prefill": "normal", "decode": "low_latency", "serve": "auto"}
+# --cuda-graph-max-bs became --cuda-graph-max-bs-decode (and -prefill) in 0.5.20.
+CUDA_GRAPH_DECODE_FLAG_SINCE = "0.5.20"
 
 # Its load, from /metrics, which it serves only with --enable-metrics.
 LOAD_METRICS = {
@@ -70,33 +76,59 @@ class Sglang:
             "--enable-ep-moe", "--nnodes", "--node-rank", "--dist-init-addr", "--port", "--model", "--model-path",
             "--host", "--pipeline-parallel-size", "--data-parallel-size", "--expert-parallel-size",
             "--disaggregation-mode", "--disaggregation-transfer-backend", "--disaggregation-bootstrap-port",
+            # DP attention and expert parallelism's all-to-all and balancing, which --dp, --a2a and --eplb plan.
+            "--enable-dp-attention", "--moe-a2a-backend", "--deepep-mode", "--enable-deepep-moe",
+            "--ep-num-redundant-experts", "--enable-eplb", "--moe-dense-tp-size", "--enable-dp-lm-head",
+            "--cuda-graph-max-bs", "--cuda-graph-max-bs-decode",
             # The share of memory the plan's memory table assumes.
             memory_flag,
         }
     )  # fmt: skip
     managed_env = frozenset({"SGLANG_HOST_IP"})
 
+    # Its trivial expert placement maps physical experts onto logical ones round-robin, so redundant experts need no
+    # EPLB (sglang/srt/eplb/expert_location.py).
+    redundant_experts_need_eplb = False
+
     def recipe(self, model: ModelSpec) -> SglangRecipe | None:
         return model.engines.sglang
+
+    @staticmethod
+    def asked_flags(request: PlanRequest, version: str) -> tuple[str, ...]:
+        flags: list[str] = []
+        if request.a2a == "deepep":
+            flags += ["--moe-a2a-backend", "deepep", "--deepep-mode", _DEEPEP_MODE[request.role]]
+        if request.eplb:
+            flags.append("--enable-eplb")
+        return tuple(flags)
 
     @staticmethod
     def router_bootstrap(kv: KvWiring) -> int | None:
         # Every SGLang prefill instance has a bootstrap server, whatever the transfer backend.
         return kv.port
 
-    def check_layout(self, layout: Layout, version: str) -> None:
-        if layout.dp > 1:
+    def check_layout(self, layout: Layout, version: str, request: PlanRequest) -> None:
+        # DP in SGLang is DP attention: one TP group over all the GPUs for the experts, DP ranks of attention.
+        if layout.dp > 1 and not request.model.architecture.moe:
             raise PlanRefused(
                 "engine-dp",
-                f"SGLang runs one TP group over all {layout.nodes * layout.gpus_per_node} GPUs here; DP {layout.dp} "
-                "needs one job per replica behind a router: use --dp 1",
+                f"SGLang's DP attention serves mixture-of-experts models, and {request.model.name} is dense; DP "
+                f"{layout.dp} needs one instance per replica behind a router: use --replicas {layout.dp}",
             )
+        if layout.dp > 1 and layout.pp > 1:
+            raise PlanRefused("engine-dp", f"SGLang's DP attention does not combine with PP {layout.pp}: use --pp 1")
+        if (request.a2a or request.eplb) and layout.ep <= 1:
+            asked = "--a2a" if request.a2a else "--eplb"
+            raise PlanRefused(
+                "a2a", f"{asked} is for expert parallelism, and this layout ({layout.describe()}) has no EP: "
+                f"give ep= with it, or drop {asked}",
+            )  # fmt: skip
 
     def experts_shard_over(self, layout: Layout) -> int:
-        return layout.tp * layout.pp
+        return layout.tp * layout.pp * layout.dp
 
     def expert_parallel_size(self, layout: Layout) -> int:
-        return layout.tp
+        return layout.tp * layout.dp
 
     def port_uses(self, layout: Layout, ports: PortOptions, kv: KvWiring | None) -> list[PortUse]:
         http = ports.http_or(self.default_http_port)
@@ -132,7 +164,12 @@ class Sglang:
         if layout.ep > 1:
             legacy = older_than(plan, EP_SIZE_FLAG_SINCE)
             common += ["--enable-ep-moe"] if legacy else ["--ep-size", str(layout.ep)]
-        common += ["--tp", str(layout.tp)]
+            common += self.asked_flags(plan.request, plan.engine_version)
+            if layout.redundant_experts:
+                common += ["--ep-num-redundant-experts", str(layout.redundant_experts)]
+        common += ["--tp", str(layout.tp * layout.dp)]
+        if layout.dp > 1:
+            common += self._dp_attention_args(plan)
         if layout.pp > 1:
             common += ["--pp-size", str(layout.pp)]
         tail = [*self._mtp_args(plan, recipe), *listen_args(plan, self.default_http_port), *self._pd_args(plan)]
@@ -153,6 +190,18 @@ class Sglang:
             NodeCommand(index=i, argv=(*common, *rank_args(i), *tail), env=dict(env), derived=derived)
             for i in range(layout.nodes)
         ]
+
+    @staticmethod
+    def _dp_attention_args(plan: Plan) -> list[str]:
+        """DP ranks of attention (each with its own KV cache) over one TP group, as SGLang's large-scale EP
+        deployments run them: dense layers and the LM head data-parallel too, not sharded over all the GPUs."""
+        args = ["--dp-size", str(plan.layout.dp), "--enable-dp-attention", "--moe-dense-tp-size", "1",
+                "--enable-dp-lm-head"]  # fmt: skip
+        if plan.request.role == "decode":
+            # CUDA graphs up to the batch the KV cache holds, not the engine's default cap.
+            old = older_than(plan, CUDA_GRAPH_DECODE_FLAG_SINCE)
+            args += ["--cuda-graph-max-bs" if old else "--cuda-graph-max-bs-decode", str(plan.memory.decode_batch)]
+        return args
 
     @staticmethod
     def _pd_args(plan: Plan) -> list[str]:

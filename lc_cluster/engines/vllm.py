@@ -18,7 +18,7 @@ from lc_cluster.engines.base import (
     older_than,
 )
 from lc_cluster.errors import PlanRefused
-from lc_cluster.planning import KvWiring, Layout, Plan, PortOptions, PortUse
+from lc_cluster.planning import KvWiring, Layout, Plan, PlanRequest, PortOptions, PortUse
 
 # vLLM's KV connectors for prefill/decode: class name and default KV port; and the first release with each in-tree.
 # NixlConnector: in every release the catalog supports. MooncakeConnector: in-tree from 0.13.0 (Mooncake's own
@@ -33,6 +33,14 @@ KV_PORTS = {"nixl": 5600, "mooncake": 8998}
 READY_TIMEOUT_SINCE = "0.14.0"
 # --nnodes/--node-rank/--master-addr/--master-port, which a replica spanning nodes needs, exist from this release on.
 MULTI_NODE_SINCE = "0.11.1"
+
+# Expert parallelism's all-to-all: --all2all-backend from 0.11.1; before it only VLLM_ALL2ALL_BACKEND (deprecated
+# from 0.11.1, gone by 0.32.0), same choices (vllm/engine/arg_utils.py, vllm/envs.py of the released wheels). DeepEP's
+# kernels per role, as vLLM's expert-parallel deployment docs pair them: throughput for prefill, latency for decode.
+A2A_FLAG_SINCE = "0.11.1"
+_DEEPEP = {"prefill": "deepep_high_throughput", "decode": "deepep_low_latency", "serve": "deepep_low_latency"}
+# --eplb-config (JSON, num_redundant_experts among its keys) from 0.10.2; the separate flags before it are gone in 0.12.
+EPLB_CONFIG_SINCE = "0.10.2"
 
 # Its load, from the API server's /metrics (names from 0.10 on).
 LOAD_METRICS = {
@@ -82,17 +90,32 @@ class Vllm:
             "--no-data-parallel-external-lb", "--device-memory-utilization",
             # vLLM's short aliases of these (a test derives them from vLLM's own parser: none may be missing).
             "-dpl", "-dpa", "-dpr", "-dpp", "-dpb", "-dpn", "-dph", "-dpe", "-dpm", "-ep", "-n", "-r", "-sc",
+            # Expert parallelism's all-to-all and balancing, which --a2a and --eplb plan (with the redundant experts).
+            "--all2all-backend", "--enable-eplb", "--no-enable-eplb", "--eplb-config", "--num-redundant-experts",
         }
     )  # fmt: skip
     managed_env = frozenset(
         {
             "VLLM_API_KEY", "VLLM_HOST_IP", "VLLM_ENGINE_READY_TIMEOUT_S", "VLLM_NIXL_SIDE_CHANNEL_HOST",
-            "VLLM_NIXL_SIDE_CHANNEL_PORT", "VLLM_MOONCAKE_BOOTSTRAP_PORT", "UCX_NET_DEVICES",
+            "VLLM_NIXL_SIDE_CHANNEL_PORT", "VLLM_MOONCAKE_BOOTSTRAP_PORT", "UCX_NET_DEVICES", "VLLM_ALL2ALL_BACKEND",
         }
     )  # fmt: skip
 
+    # With EPLB only: redundant experts without it are refused (vllm/config/parallel.py); without it vLLM splits
+    # experts unevenly, which the planner does not plan.
+    redundant_experts_need_eplb = True
+
     def recipe(self, model: ModelSpec) -> VllmRecipe | None:
         return model.engines.vllm
+
+    @staticmethod
+    def asked_flags(request: PlanRequest, version: str) -> tuple[str, ...]:
+        flags: list[str] = []
+        if request.a2a == "deepep" and Version(version) >= Version(A2A_FLAG_SINCE):
+            flags += ["--all2all-backend", _DEEPEP[request.role]]
+        if request.eplb:
+            flags.append("--enable-eplb")
+        return tuple(flags)
 
     @staticmethod
     def router_bootstrap(kv: KvWiring) -> int | None:
@@ -100,7 +123,7 @@ class Vllm:
         # engine itself.
         return kv.port if kv.connector == "mooncake" else None
 
-    def check_layout(self, layout: Layout, version: str) -> None:
+    def check_layout(self, layout: Layout, version: str, request: PlanRequest) -> None:
         if layout.spans_nodes and Version(version) < Version(MULTI_NODE_SINCE):
             raise PlanRefused(
                 "engine-version",
@@ -112,6 +135,20 @@ class Vllm:
                 "engine-dp",
                 f"vLLM's launcher cannot combine DP {layout.dp} with replicas of {layout.replica_gpus} GPUs that span "
                 f"nodes: keep TP x PP within one node ({layout.gpus_per_node} GPUs) or use DP 1",
+            )
+
+        if request.a2a and (layout.ep <= 1 or layout.dp <= 1):
+            # Its DeepEP kernels run only between the DP ranks of an expert-parallel layout (else silently unused).
+            raise PlanRefused(
+                "a2a", f"DeepEP moves tokens between DP ranks with expert parallelism, and this layout "
+                f"({layout.describe()}) has {'no EP' if layout.ep <= 1 else 'one DP rank'}: give dp= above 1 with EP, "
+                "or drop --a2a",
+            )  # fmt: skip
+        if request.eplb and layout.ep <= 1:
+            raise PlanRefused("eplb", "EPLB balances experts between EP ranks, and this layout has no EP: drop --eplb")
+        if request.eplb and Version(version) < Version(EPLB_CONFIG_SINCE):
+            raise PlanRefused(
+                "eplb", f"vLLM {version} has no --eplb-config: use --engine-version {EPLB_CONFIG_SINCE} or newer"
             )
 
     def experts_shard_over(self, layout: Layout) -> int:
@@ -157,6 +194,9 @@ class Vllm:
         if layout.ep > 1:
             # Must be on every node, or the EP groups disagree and the job hangs.
             common.append("--enable-expert-parallel")
+            common += self.asked_flags(plan.request, plan.engine_version)
+        if plan.request.eplb:
+            common += ["--eplb-config", compact_json({"num_redundant_experts": layout.redundant_experts})]
         if layout.tp > 1:
             common += ["--tensor-parallel-size", str(layout.tp)]
         if layout.pp > 1:
@@ -177,6 +217,7 @@ class Vllm:
             **network_env(plan),
             **recipe.env,
             **pd_env,
+            **self._a2a_env(plan),
         }
         # NIXL moves the KV cache through UCX, which takes the HCAs from UCX_NET_DEVICES.
         derived = derived_network(plan, *(["UCX_NET_DEVICES"] if pd_env.get("VLLM_NIXL_SIDE_CHANNEL_PORT") else []))
@@ -184,6 +225,13 @@ class Vllm:
             NodeCommand(index=i, argv=(*common, *self._rank_args(plan, i), *tail), env=dict(env), derived=derived)
             for i in range(layout.nodes)
         ]
+
+    @staticmethod
+    def _a2a_env(plan: Plan) -> dict[str, str]:
+        """Releases before --all2all-backend take the backend from the environment."""
+        if plan.request.a2a != "deepep" or not older_than(plan, A2A_FLAG_SINCE):
+            return {}
+        return {"VLLM_ALL2ALL_BACKEND": _DEEPEP[plan.request.role]}
 
     @staticmethod
     def _rank_args(plan: Plan, node: int) -> list[str]:

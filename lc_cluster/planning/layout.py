@@ -18,6 +18,8 @@ class Layout:
     ep: int
     nodes: int
     gpus_per_node: int
+    redundant_experts: int = 0
+    """Physical experts per MoE layer beyond the routed ones, so that EP divides them (and EPLB has room to move)."""
 
     @property
     def replica_gpus(self) -> int:
@@ -48,6 +50,8 @@ class Layout:
             parts.append(f"DP {self.dp}")
         if self.ep > 1:
             parts.append(f"EP {self.ep}")
+        if self.redundant_experts:
+            parts.append(f"{self.redundant_experts} redundant experts")
         return ", ".join(parts)
 
 
@@ -121,15 +125,19 @@ def check_shape(tp: int, pp: int, dp: int, nodes: int, gpus_per_node: int, model
         )
 
 
-def check_expert_parallel(ep: int, model: ModelSpec) -> None:
+def redundant_experts(ep: int, model: ModelSpec, can_add: bool, hint: str) -> int:
+    """The redundant experts that make EP ranks hold the same number of experts each: none where EP divides the routed
+    experts; else the fewest that do where the engine can add them (CAN_ADD), else refused with HINT."""
     if ep <= 1:
-        return
+        return 0
     arch = model.architecture
     if not arch.moe:
         raise PlanRefused("ep-needs-moe", f"{model.name} is not a mixture-of-experts model: drop --ep")
-    if arch.routed_experts % ep:
+    short = -arch.routed_experts % ep
+    if short and not can_add:
         raise PlanRefused(
             "ep-divides-experts",
             f"EP {ep} does not divide {model.name}'s {arch.routed_experts} routed experts: change TP/DP so that "
-            "the EP size divides it, or use --ep 1",
+            f"the EP size divides it, {hint}or use --ep 1",
         )
+    return short

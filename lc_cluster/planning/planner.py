@@ -10,7 +10,7 @@ from lc_cluster import validate
 from lc_cluster.catalog import GpuSpec, ModelSpec
 from lc_cluster.catalog.schema import EngineRecipe, Quirk
 from lc_cluster.errors import PlanRefused
-from lc_cluster.planning.layout import Layout, check_expert_parallel, check_shape, divisors, shape
+from lc_cluster.planning.layout import Layout, check_shape, divisors, redundant_experts, shape
 from lc_cluster.planning.memory import GIB, MIN_KV_TOKENS, MemoryBudget, budget
 from lc_cluster.planning.ports import check_ports
 from lc_cluster.planning.quirks import matching, refuse_known_broken
@@ -109,7 +109,8 @@ def _plan(request: PlanRequest, rules: EngineRules) -> Plan:
     model, gpu, ov = request.model, request.gpu, request.overrides
     recipe = engine_recipe(model, rules)
     version = resolve_version(request.engine_version, recipe, rules, model)
-    added = (*recipe.args, *request.engine_args)
+    # What the quirk table may name: the recipe's and the user's arguments, and what the plan's own options turn on.
+    added = (*recipe.args, *request.engine_args, *rules.asked_flags(request, version))
     quirks = matching(request.quirks, rules.name, version, model.family, request.mtp, added)
     refuse_known_broken(quirks, model.name, rules.name, version)
     if request.mtp and getattr(recipe, "mtp", None) is None:
@@ -122,9 +123,11 @@ def _plan(request: PlanRequest, rules: EngineRules) -> Plan:
     )
     check_shape(tp, pp, dp, request.nodes, request.gpus_per_node, model)
     layout = Layout(tp=tp, pp=pp, dp=dp, ep=1, nodes=request.nodes, gpus_per_node=request.gpus_per_node)
-    rules.check_layout(layout, version)
     layout = replace(layout, ep=_expert_parallel(ov, recipe, model, layout, rules))
-    check_expert_parallel(layout.ep, model)
+    can_add = request.eplb or not rules.redundant_experts_need_eplb
+    hint = "" if can_add else "use --eplb (its redundant experts fill the ranks up), "
+    layout = replace(layout, redundant_experts=redundant_experts(layout.ep, model, can_add, hint))
+    rules.check_layout(layout, version, request)
 
     memory = budget(model, gpu, layout, rules.memory_utilization, rules.experts_shard_over(layout))
     _check_memory(model, gpu, layout, memory)

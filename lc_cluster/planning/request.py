@@ -44,6 +44,10 @@ class PortOptions:
 
 Role = Literal["serve", "prefill", "decode"]
 
+# The all-to-all of expert parallelism a user may ask for beyond the engine's own: DeepEP (NVSHMEM), whose kernels each
+# engine picks per role (throughput-bound prefill, latency-bound decode).
+A2A_BACKENDS = ("deepep",)
+
 
 @dataclass(frozen=True)
 class KvWiring:
@@ -103,3 +107,7 @@ class PlanRequest:
     """A prefill/decode instance's KV wiring; None for an instance that serves alone."""
     quirks: tuple[Quirk, ...] = ()
     """The known engine defects to plan around (the catalog's table; empty with --no-quirks)."""
+    a2a: str | None = None
+    """The expert-parallel all-to-all asked for (one of A2A_BACKENDS); None: the engine's own."""
+    eplb: bool = False
+    """Rebalance experts across EP ranks while serving (the engine's EPLB), over the plan's redundant experts."""

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 if TYPE_CHECKING:
     from lc_cluster.catalog.schema import EngineRecipe, ModelSpec
     from lc_cluster.planning.layout import Layout
-    from lc_cluster.planning.request import KvWiring, PortOptions
+    from lc_cluster.planning.request import KvWiring, PlanRequest, PortOptions
 
 
 @dataclass(frozen=True)
@@ -35,8 +35,16 @@ class EngineRules(Protocol):
 
     def recipe(self, model: ModelSpec) -> EngineRecipe | None: ...
 
-    def check_layout(self, layout: Layout, version: str) -> None:
-        """Raise PlanRefused for layouts the engine's launcher (of this release) cannot start."""
+    redundant_experts_need_eplb: bool
+    """Whether the engine places redundant experts only with EPLB on (else it can add them to any EP layout)."""
+
+    def asked_flags(self, request: PlanRequest, version: str) -> tuple[str, ...]:
+        """The flags the request's own options (--a2a, --eplb) turn on, as this release spells them: what the
+        engine builder adds for them, and what the quirk table may name."""
+
+    def check_layout(self, layout: Layout, version: str, request: PlanRequest) -> None:
+        """Raise PlanRefused for what the engine's launcher (of this release) cannot start: the layout, and the
+        request's expert-parallel options on it."""
 
     def experts_shard_over(self, layout: Layout) -> int:
         """How many GPUs share the routed experts of one layer (with or without expert parallelism)."""

@@ -6,6 +6,7 @@
 #     used are known (imports.txt);   image-transformers: the same with the image's transformers instead of SGLang's
 #     pin;   mtp: with --mtp (NEXTN from the model's own MTP head);   bench: fixed, then SGLang's own benchmark
 #     client with the decode-heavy load (SGLANG_EXTRAS=bench, its wheels brought too).
+# CANARY_ARGS: more canary options for every run, split on spaces (a fix under test: --engine-arg=...).
 # Usage: SGLANG_VERSION=0.5.16 RUNS="fixed mtp" bash scripts/gpu/canary-sglang.sh
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -19,12 +20,13 @@ pinned=$PYTHONPATH
   echo "nvcc: $(command -v nvcc) CUDA_HOME=${CUDA_HOME:-}"; nvcc --version | tail -n 2
   python3 -c 'import torch, transformers, sglang; print("torch", torch.__version__, "transformers",
   transformers.__version__, "sglang", sglang.__version__)'; python3 -m pip list --format=freeze; } >"$out/machine.txt" 2>&1
+read -ra more <<<"${CANARY_ARGS:-}"
 run() {
   local name=$1 start code
   shift
   start=$(date +%s)
   python3 -m lc_cluster canary longcat-flash-chat --engine sglang --engine-version "$version" --gpu H100-80G \
-    --with-advice --out "/tmp/sgc-$version-$name" --ready-timeout "${CANARY_TIMEOUT:-420}" --json "$@" \
+    --with-advice --out "/tmp/sgc-$version-$name" --ready-timeout "${CANARY_TIMEOUT:-420}" --json "${more[@]}" "$@" \
     >"$out/$name.json" 2>"$out/$name.err"
   code=$?
   tail -n 120 "/tmp/sgc-$version-$name/node-0.log" >"$out/$name.log-tail.txt" 2>/dev/null

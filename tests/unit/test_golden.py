@@ -59,6 +59,7 @@ def test_guide_layouts_are_the_default_choices() -> None:
         "ep": 8,
         "nodes": 1,
         "gpus_per_node": 8,
+        "redundant_experts": 0,
     }
     vllm_bf16 = plan_json("longcat-flash-chat", "--gpu", "H800-80G", "--nodes", "2")["instances"][0]["layout"]
     assert (vllm_bf16["tp"], vllm_bf16["dp"], vllm_bf16["dp_local"]) == (8, 2, 1)

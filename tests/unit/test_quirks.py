@@ -112,14 +112,23 @@ def test_every_entry_of_the_table_is_consistent() -> None:
 SGLANG = ["longcat-flash-chat", "--engine", "sglang", "--gpu", "H800-80G", "--nodes", "2"]
 
 
+def test_deepep_is_asked_for_by_the_plan_option_not_by_an_engine_argument() -> None:
+    """--a2a plans DeepEP (its per-role mode with it); the engine's own flag may not slip past the plan."""
+    for spelling in (
+        ["--engine-arg=--moe-a2a-backend", "--engine-arg=deepep"],
+        ["--engine-arg=--moe-a2a-backend=deepep"],
+    ):
+        done = cli("plan", *SGLANG, "--engine-version", "0.5.16", *spelling)
+        assert done.returncode == 2 and "would change what lc-cluster plans (--moe-a2a-backend)" in done.stderr
+
+
 @pytest.mark.parametrize(
     ("release", "args", "refused"),
     [
         # DeepEP reads LongCat-Flash's moe_topk only from 0.5.16 (read in 0.5.15's and 0.5.16's scheduler.py).
-        ("0.5.15", ["--engine-arg=--moe-a2a-backend", "--engine-arg=deepep"], "sglang-longcat-deepep-moe-topk"),
-        ("0.5.15", ["--engine-arg=--moe-a2a-backend=deepep"], "sglang-longcat-deepep-moe-topk"),
-        ("0.5.16", ["--engine-arg=--moe-a2a-backend=deepep"], None),
-        ("0.5.15", ["--engine-arg=--moe-a2a-backend=none"], None),
+        ("0.5.15", ["--a2a", "deepep"], "sglang-longcat-deepep-moe-topk"),
+        ("0.5.16", ["--a2a", "deepep"], None),
+        ("0.5.15", [], None),
         # No operations strategy for its decoder layer, on any release read; SBO never wired into its model.
         ("0.5.17", ["--engine-arg=--enable-two-batch-overlap"], "sglang-longcat-two-batch-overlap"),
         ("0.5.23", ["--engine-arg=--enable_two_batch_overlap"], "sglang-longcat-two-batch-overlap"),
