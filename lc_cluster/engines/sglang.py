@@ -33,8 +33,12 @@ KV_PORTS = {"mooncake": _BOOTSTRAP_PORT, "nixl": _BOOTSTRAP_PORT}
 # DeepEP's dispatch mode per role, as SGLang's PD + large-scale EP deployments set it: normal (throughput) kernels
 # for prefill, low-latency ones (CUDA-graph friendly) for decode, and auto (by batch) for an engine that does both.
 _DEEPEP_MODE = {"prefill": "normal", "decode": "low_latency", "serve": "auto"}
-# --cuda-graph-max-bs became --cuda-graph-max-bs-decode (and -prefill) in 0.5.20.
-CUDA_GRAPH_DECODE_FLAG_SINCE = "0.5.20"
+# --cuda-graph-max-bs-decode (and -prefill) from 0.5.15 (read in its server_args.py), the old name a deprecated alias
+# until it is gone (0.5.23 takes only the new one: the old is an ambiguous prefix there).
+CUDA_GRAPH_DECODE_FLAG_SINCE = "0.5.15"
+# DeepEP's low-latency kernels dispatch at most this many tokens per rank (the default of
+# SGLANG_DEEPEP_NUM_MAX_DISPATCH_TOKENS_PER_RANK), so a decode rank's CUDA graphs go no higher.
+_DEEPEP_MAX_DISPATCH_TOKENS = 128
 
 # Its load, from /metrics, which it serves only with --enable-metrics.
 LOAD_METRICS = {
@@ -78,7 +82,7 @@ class Sglang:
             "--disaggregation-mode", "--disaggregation-transfer-backend", "--disaggregation-bootstrap-port",
             # DP attention and expert parallelism's all-to-all and balancing, which --dp, --a2a and --eplb plan.
             "--enable-dp-attention", "--moe-a2a-backend", "--deepep-mode", "--enable-deepep-moe",
-            "--ep-num-redundant-experts", "--enable-eplb", "--moe-dense-tp-size", "--enable-dp-lm-head",
+            "--ep-num-redundant-experts", "--enable-eplb", "--enable-dp-lm-head",
             "--cuda-graph-max-bs", "--cuda-graph-max-bs-decode",
             # The share of memory the plan's memory table assumes.
             memory_flag,
@@ -86,9 +90,10 @@ class Sglang:
     )  # fmt: skip
     managed_env = frozenset({"SGLANG_HOST_IP"})
 
-    # Its trivial expert placement maps physical experts onto logical ones round-robin, so redundant experts need no
-    # EPLB (sglang/srt/eplb/expert_location.py).
-    redundant_experts_need_eplb = False
+    # A model's MoE layer holds redundant experts only where its module adds them (DeepSeek's does); LongCat-Flash's
+    # never does (longcat_flash.py builds it with n_routed_experts, and FusedMoE asserts that EP divides them), and
+    # the models that do are those with EPLB.
+    redundant_experts_need_eplb = True
 
     def recipe(self, model: ModelSpec) -> SglangRecipe | None:
         return model.engines.sglang
@@ -117,6 +122,13 @@ class Sglang:
             )
         if layout.dp > 1 and layout.pp > 1:
             raise PlanRefused("engine-dp", f"SGLang's DP attention does not combine with PP {layout.pp}: use --pp 1")
+        if request.a2a and request.eplb and request.role == "serve":
+            # EPLB's expert-load recorder cannot follow DeepEP's auto mode (NotImplementedError), the mode of an
+            # engine that does both prefill and decode.
+            raise PlanRefused(
+                "eplb", "EPLB with DeepEP needs a fixed DeepEP mode, which only a prefill or decode role has: use "
+                "--prefill and --decode, or drop --eplb",
+            )  # fmt: skip
         if (request.a2a or request.eplb) and layout.ep <= 1:
             asked = "--a2a" if request.a2a else "--eplb"
             raise PlanRefused(
@@ -194,13 +206,16 @@ class Sglang:
     @staticmethod
     def _dp_attention_args(plan: Plan) -> list[str]:
         """DP ranks of attention (each with its own KV cache) over one TP group, as SGLang's large-scale EP
-        deployments run them: dense layers and the LM head data-parallel too, not sharded over all the GPUs."""
-        args = ["--dp-size", str(plan.layout.dp), "--enable-dp-attention", "--moe-dense-tp-size", "1",
-                "--enable-dp-lm-head"]  # fmt: skip
+        deployments run them, the LM head data-parallel too. (Not --moe-dense-tp-size 1: LongCat-Flash's dense MLPs
+        ignore it and stay TP-sharded, against a communicator laid out for it.)"""
+        args = ["--dp-size", str(plan.layout.dp), "--enable-dp-attention", "--enable-dp-lm-head"]
         if plan.request.role == "decode":
             # CUDA graphs up to the batch the KV cache holds, not the engine's default cap.
+            batch = plan.memory.decode_batch
+            if plan.request.a2a == "deepep":
+                batch = min(batch, _DEEPEP_MAX_DISPATCH_TOKENS)
             old = older_than(plan, CUDA_GRAPH_DECODE_FLAG_SINCE)
-            args += ["--cuda-graph-max-bs" if old else "--cuda-graph-max-bs-decode", str(plan.memory.decode_batch)]
+            args += ["--cuda-graph-max-bs" if old else "--cuda-graph-max-bs-decode", str(batch)]
         return args
 
     @staticmethod

