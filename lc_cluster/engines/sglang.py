@@ -90,11 +90,6 @@ class Sglang:
     )  # fmt: skip
     managed_env = frozenset({"SGLANG_HOST_IP"})
 
-    # A model's MoE layer holds redundant experts only where its module adds them (DeepSeek's does); LongCat-Flash's
-    # never does (longcat_flash.py builds it with n_routed_experts, and FusedMoE asserts that EP divides them), and
-    # the models that do are those with EPLB.
-    redundant_experts_need_eplb = True
-
     def recipe(self, model: ModelSpec) -> SglangRecipe | None:
         return model.engines.sglang
 

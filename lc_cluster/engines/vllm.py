@@ -101,10 +101,6 @@ class Vllm:
         }
     )  # fmt: skip
 
-    # With EPLB only: redundant experts without it are refused (vllm/config/parallel.py); without it vLLM splits
-    # experts unevenly, which the planner does not plan.
-    redundant_experts_need_eplb = True
-
     def recipe(self, model: ModelSpec) -> VllmRecipe | None:
         return model.engines.vllm
 
@@ -195,8 +191,8 @@ class Vllm:
             # Must be on every node, or the EP groups disagree and the job hangs.
             common.append("--enable-expert-parallel")
             common += self.asked_flags(plan.request, plan.engine_version)
-        if plan.request.eplb:
-            common += ["--eplb-config", compact_json({"num_redundant_experts": layout.redundant_experts})]
+            if plan.request.eplb:
+                common += ["--eplb-config", compact_json({"num_redundant_experts": layout.redundant_experts})]
         if layout.tp > 1:
             common += ["--tensor-parallel-size", str(layout.tp)]
         if layout.pp > 1:

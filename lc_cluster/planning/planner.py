@@ -124,9 +124,10 @@ def _plan(request: PlanRequest, rules: EngineRules) -> Plan:
     check_shape(tp, pp, dp, request.nodes, request.gpus_per_node, model)
     layout = Layout(tp=tp, pp=pp, dp=dp, ep=1, nodes=request.nodes, gpus_per_node=request.gpus_per_node)
     layout = replace(layout, ep=_expert_parallel(ov, recipe, model, layout, rules))
-    can_add = request.eplb or not rules.redundant_experts_need_eplb
-    hint = "" if can_add else "use --eplb (its redundant experts fill the ranks up), "
-    layout = replace(layout, redundant_experts=redundant_experts(layout.ep, model, can_add, hint))
+    # Redundant experts only with EPLB: vLLM refuses them without it (vllm/config/parallel.py), and SGLang's models
+    # add them to their MoE layers only where they have EPLB (deepseek_v2.py does; longcat_flash.py does not).
+    hint = "" if request.eplb else "use --eplb (its redundant experts fill the ranks up), "
+    layout = replace(layout, redundant_experts=redundant_experts(layout.ep, model, request.eplb, hint))
     rules.check_layout(layout, version, request)
 
     memory = budget(model, gpu, layout, rules.memory_utilization, rules.experts_shard_over(layout))

@@ -35,9 +35,6 @@ class EngineRules(Protocol):
 
     def recipe(self, model: ModelSpec) -> EngineRecipe | None: ...
 
-    redundant_experts_need_eplb: bool
-    """Whether the engine places redundant experts only with EPLB on (else it can add them to any EP layout)."""
-
     def asked_flags(self, request: PlanRequest, version: str) -> tuple[str, ...]:
         """The flags the request's own options (--a2a, --eplb) turn on, as this release spells them: what the
         engine builder adds for them, and what the quirk table may name."""
